@@ -1,0 +1,5 @@
+import sys
+
+from foodmtl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,236 @@
+"""Typed experiment configuration: dataclass defaults <- YAML <- ``key=value`` overrides.
+
+An experiment YAML may name a base file with ``_base_: other.yaml`` (relative to
+itself); keys merge depth-first. Unknown keys are rejected with the closest
+valid names, malformed YAML with its line number, bad values before training.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthfood"          # name in foodmtl.data.DATASETS
+    root: str = "data/synthfood"
+    taxonomy: str | None = None         # builtin name or CSV path; None: the data set's default
+    train_split: str = "train"
+    eval_split: str = "test"
+    image_size: int = 128
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_workers: int = 2
+    strict: bool = False                # raise on a corrupt image instead of skipping it
+    limit: int = 0                      # >0: keep only this many samples per split (smoke runs)
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet18"          # any timm model name
+    pretrained: bool = False
+    pretrained_file: str | None = None  # local .pth/.safetensors instead of the HF hub
+    drop_rate: float = 0.0              # dropout before each head
+    drop_path_rate: float = 0.0
+    channels_last: bool = True
+    decoder: str = "unet"               # segmentation decoder: unet | fpn
+
+
+@dataclass
+class WeightingConfig:
+    name: str = "uniform"               # name in foodmtl.weighting.WEIGHTINGS
+    options: dict[str, Any] = field(default_factory=dict)  # keyword options of the strategy
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    grad_clip: float = 0.0              # 0: off
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    seed: int = 0
+    device: str = "auto"                # auto | cpu | cuda
+    amp: str = "none"                   # none | bf16 | fp16
+    best_metric: str = "dish/top1"
+    max_steps: int = 0                  # >0: stop after this many optimizer steps
+    progress: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    wandb: str = "auto"                 # auto | online | offline | disabled
+    project: str = "foodmtl"
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    experiment: str = "default"
+    run: str | None = None              # run folder name; None: timestamp
+    output_dir: str = "runs"
+    tasks: list[str] = field(default_factory=lambda: ["dish", "category", "cuisine", "ingredients"])
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+class ConfigError(ValueError):
+    """A config file, override or value that cannot be used."""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults, then the YAML at ``path`` (with its ``_base_`` chain), then overrides."""
+    merged: dict[str, Any] = {}
+    if path is not None:
+        merged = read_yaml_chain(Path(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        set_dotted(merged, key, value)
+    return from_dict(merged)
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """Validate keys (with suggestions) and types, then build the dataclass tree."""
+    check_keys(values, Config, prefix="")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), values)
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"bad config value: {exc}") from None
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def read_yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"_base_ cycle through {path}")
+    data = read_yaml(path)
+    base = data.pop("_base_", None)
+    if base is None:
+        return data
+    parent = read_yaml_chain(path.parent / base, seen + (path.resolve(),))
+    return deep_merge(parent, data)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(f"malformed YAML in {path} at {where}: {exc.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override '{item}' is not key=value (e.g. train.epochs=3)")
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = target.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: '{part}' is a value, not a section")
+        target = node
+    target[leaf] = value
+
+
+def check_keys(values: dict[str, Any], schema: type, prefix: str) -> None:
+    """Reject keys that are not fields of ``schema``, suggesting close names."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key, value in values.items():
+        if key not in fields:
+            valid = [prefix + name for name in fields]
+            close = difflib.get_close_matches(prefix + key, valid, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(valid)}"
+            raise ConfigError(f"unknown config key '{prefix}{key}'; {hint}")
+        sub = fields[key].type
+        nested = _dataclass_type(sub)
+        if nested is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{prefix}{key}' is a section; give it a mapping")
+            check_keys(value, nested, prefix + key + ".")
+
+
+def _dataclass_type(annotation: Any) -> type | None:
+    for candidate in (DataConfig, ModelConfig, WeightingConfig, OptimConfig, TrainConfig, TrackingConfig):
+        if annotation in (candidate, candidate.__name__):
+            return candidate
+    return None
+
+
+CHOICES = {
+    ("train", "amp"): ("none", "bf16", "fp16"),
+    ("train", "device"): ("auto", "cpu", "cuda"),
+    ("tracking", "wandb"): ("auto", "online", "offline", "disabled"),
+}
+
+
+def validate(cfg: Config) -> None:
+    """Value checks that need no data; data-dependent ones happen at build time."""
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{section}.{key}={value!r}; choose one of {', '.join(allowed)}")
+    if not cfg.tasks:
+        raise ConfigError("tasks is empty; name at least one task")
+    if len(set(cfg.tasks)) != len(cfg.tasks):
+        raise ConfigError(f"tasks has duplicates: {cfg.tasks}")
+    positive = {"data.image_size": cfg.data.image_size, "data.batch_size": cfg.data.batch_size,
+                "data.eval_batch_size": cfg.data.eval_batch_size, "train.epochs": cfg.train.epochs,
+                "optim.lr": cfg.optim.lr}
+    for name, value in positive.items():
+        if not value > 0:
+            raise ConfigError(f"{name}={value} must be > 0")
+    if cfg.data.num_workers < 0:
+        raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")

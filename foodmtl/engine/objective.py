@@ -1,0 +1,55 @@
+"""Model + per-task losses + loss weighting as one module, the unit DDP wraps.
+
+Keeping the weighting strategy inside the wrapped module is what keeps its
+learnable parameters (e.g. uncertainty log-variances) identical across ranks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from foodmtl.engine.losses import task_loss
+from foodmtl.models.multitask import MultiTaskModel
+from foodmtl.tasks import TaskSpec
+from foodmtl.weighting import WeightingStrategy
+
+
+@dataclass
+class StepOutput:
+    losses: dict[str, Tensor]         # every task's masked loss (0 where absent)
+    present: list[str]                # tasks with at least one label in the batch
+    total: Tensor | None              # weighted loss; None for gradient-based strategies
+    weights: dict[str, Tensor | float]
+    representation: Tensor
+    logits: dict[str, Tensor]
+
+
+class Objective(nn.Module):
+    def __init__(self, model: MultiTaskModel, weighting: WeightingStrategy, label_smoothing: float = 0.0):
+        super().__init__()
+        self.model = model
+        self.weighting = weighting
+        self.specs: dict[str, TaskSpec] = {t.name: t for t in model.tasks}
+        self.label_smoothing = label_smoothing
+
+    def forward(self, images: Tensor, targets: dict[str, Tensor], present: list[str]) -> StepOutput:
+        out = self.model(images)
+        losses = {name: task_loss(spec, out.logits[name], targets[name], self.label_smoothing)
+                  for name, spec in self.specs.items()}
+        present_losses = {t: losses[t] for t in self.specs if t in present}
+        total, weights = None, {}
+        if not self.weighting.gradient_based and present_losses:
+            weighted = self.weighting(present_losses)
+            total = weighted.total + self._anchor(losses, present)
+            weights = weighted.weights
+        return StepOutput(losses, list(present_losses), total, weights, out.representation, out.logits)
+
+    def _anchor(self, losses: dict[str, Tensor], present: list[str]) -> Tensor:
+        """0 that touches every head and strategy parameter, so DDP's reducer sees
+        a gradient (of zero) for each even when a task is absent on this rank."""
+        zero = sum((losses[t] * 0.0 for t in losses if t not in present), torch.zeros(()))
+        for p in self.weighting.parameters():
+            zero = zero + p.sum() * 0.0
+        return zero

@@ -1,0 +1,244 @@
+"""The training loop, readable top to bottom: build, then epochs of train + evaluate."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from foodmtl.config import Config, save_config, to_dict
+from foodmtl.data.builder import build_data, make_loader
+from foodmtl.engine.checkpoint import save_checkpoint
+from foodmtl.engine.distributed import (DistInfo, average_gradients, broadcast_object, cleanup,
+                                        init_distributed, sum_over_ranks)
+from foodmtl.engine.evaluate import autocast, eval_loader, evaluate
+from foodmtl.engine.objective import Objective
+from foodmtl.models.multitask import build_model
+from foodmtl.tasks import TaskSpec
+from foodmtl.tracking import NullTracker, Tracker
+from foodmtl.tracking.wandb_run import WandbWriter
+from foodmtl.weighting import build_weighting
+
+log = logging.getLogger(__name__)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_run_dir(cfg: Config) -> Path:
+    name = cfg.run or f"{cfg.weighting.name}-s{cfg.train.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(cfg.output_dir) / cfg.experiment / name
+    if (run_dir / "metrics.jsonl").exists():
+        raise FileExistsError(f"run folder {run_dir} already holds a run; choose another run=NAME")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def param_groups(objective: Objective, weight_decay: float) -> list[dict]:
+    """No weight decay on biases, norms and the strategy's own learnable weights."""
+    strategy = {id(p) for p in objective.weighting.parameters()}
+    decay, no_decay, weighting = [], [], []
+    for p in objective.parameters():
+        if not p.requires_grad:
+            continue
+        if id(p) in strategy:
+            weighting.append(p)
+        elif p.ndim <= 1:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if weighting:
+        groups.append({"params": weighting, "weight_decay": 0.0})
+    return groups
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def task_table(tasks: list[TaskSpec]) -> list[dict]:
+    return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    best: float = -math.inf
+    skipped: int = 0
+
+
+class Trainer:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.info: DistInfo = init_distributed(cfg.train.device)
+        set_seed(cfg.train.seed + self.info.rank)
+        self.run_dir = Path(broadcast_object(str(make_run_dir(cfg)) if self.info.is_main else None, self.info))
+        data = build_data(cfg.data, cfg.tasks, cfg.train.seed)
+        self.tasks = data.tasks
+        self.train_loader = make_loader(data.train, cfg.data.batch_size, cfg.data.num_workers, True,
+                                        self.info.world, self.info.rank, cfg.train.seed)
+        self.eval_loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, self.info)
+        model = build_model(cfg.model, self.tasks)
+        weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options)
+        self.objective = Objective(model, weighting, cfg.optim.label_smoothing).to(self.info.device)
+        if cfg.model.channels_last:
+            self.objective.to(memory_format=torch.channels_last)
+        self.ddp = DDP(self.objective) if self.info.world > 1 else None
+        self.optimizer = torch.optim.AdamW(param_groups(self.objective, cfg.optim.weight_decay), lr=cfg.optim.lr)
+        steps_per_epoch = len(self.train_loader)
+        self.total_steps = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
+        warmup = int(cfg.optim.warmup_epochs * steps_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(self.total_steps, warmup))
+        self.scaler = torch.amp.GradScaler(enabled=cfg.train.amp == "fp16")
+        self.state = TrainState()
+        self.tracker = self._make_tracker()
+
+    def _make_tracker(self):
+        if not self.info.is_main:
+            return NullTracker()
+        resolved = dataclasses.replace(self.cfg, run=self.run_dir.name)
+        save_config(resolved, self.run_dir / "config.yaml")
+        t = self.cfg.tracking
+        wandb = WandbWriter(t.wandb, self.run_dir, self.run_dir.name, to_dict(resolved), t.project, t.entity,
+                            t.group or self.cfg.experiment, t.tags)
+        return Tracker(self.run_dir, wandb)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        try:
+            final: dict[str, float] = {}
+            for epoch in range(self.cfg.train.epochs):
+                self.state.epoch = epoch
+                self.train_epoch()
+                final = self.evaluate_and_checkpoint()
+                if self.done():
+                    break
+            self.tracker.summary({"final": final, "best": self.state.best, "steps": self.state.step,
+                                  "epochs": self.state.epoch + 1, "skipped_images": self.state.skipped})
+            return final
+        finally:
+            self.tracker.finish()
+            cleanup()
+
+    def done(self) -> bool:
+        return bool(self.cfg.train.max_steps) and self.state.step >= self.cfg.train.max_steps
+
+    def train_epoch(self) -> None:
+        self.objective.train()
+        sampler = self.train_loader.sampler
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.state.epoch)
+        bar = tqdm(self.train_loader, desc=f"epoch {self.state.epoch + 1}/{self.cfg.train.epochs}",
+                   disable=not (self.info.is_main and self.cfg.train.progress), leave=False)
+        for batch in bar:
+            self._note_skipped(batch.skipped)
+            if not batch.targets:
+                continue
+            record = self.train_step(batch)
+            bar.set_postfix(loss=f"{record['train/loss']:.3f}")
+            if self.done():
+                break
+        self.objective.weighting.end_epoch()
+
+    def train_step(self, batch) -> dict[str, float]:
+        cfg = self.cfg
+        batch = batch.to(self.info.device, cfg.model.channels_last)
+        module = self.ddp or self.objective
+        gradient_based = self.objective.weighting.gradient_based
+        sync = self.ddp.no_sync() if (self.ddp and gradient_based) else nullcontext()
+        self.optimizer.zero_grad(set_to_none=True)
+        with sync:
+            with autocast(self.info.device, cfg.train.amp):
+                out = module(batch.images, batch.targets, batch.present)
+            if gradient_based:
+                present = {t: out.losses[t] for t in out.present}
+                shared = list(self.objective.model.backbone.parameters())
+                weights = self.objective.weighting.backward(present, shared, out.representation)
+            else:
+                weights = out.weights
+                self.scaler.scale(out.total).backward()
+        if gradient_based:
+            average_gradients(self.objective.parameters(), self.info)
+        self._clip_and_step()
+        self.objective.weighting.update({t: out.losses[t].detach() for t in out.present})
+        self.state.step += 1
+        record = self._step_record(out, weights)
+        self.tracker.log(record, self.state.step)
+        return record
+
+    def _clip_and_step(self) -> None:
+        if self.cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.objective.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
+    def _step_record(self, out, weights) -> dict[str, float]:
+        losses = {f"train/loss/{t}": float(out.losses[t]) for t in out.present}
+        total = float(out.total) if out.total is not None else sum(losses.values())
+        record = {"train/loss": total, **losses, "lr": self.scheduler.get_last_lr()[0], "epoch": self.state.epoch}
+        record.update({f"weight/{t}": float(w) for t, w in weights.items()})
+        return record
+
+    def _note_skipped(self, paths: list[str]) -> None:
+        if paths:
+            self.state.skipped += len(paths)
+            log.warning("skipped %d unreadable image(s): %s", len(paths), ", ".join(paths[:3]))
+
+    def evaluate_and_checkpoint(self) -> dict[str, float]:
+        metrics, skipped = evaluate(self.objective.model, self.eval_loader, self.info, self.cfg.train.amp,
+                                    self.cfg.model.channels_last)
+        skipped_train = sum_over_ranks(self.state.skipped, self.info)
+        record = {f"eval/{k}": v for k, v in metrics.items()}
+        record.update({"epoch": self.state.epoch, "data/skipped_train": skipped_train, "data/skipped_eval": skipped})
+        self.tracker.log(record, self.state.step)
+        score = metrics.get(self.cfg.train.best_metric, -math.inf)
+        is_best = score > self.state.best
+        self.state.best = max(self.state.best, score)
+        if self.info.is_main:
+            self._save("last.pt")
+            if is_best:
+                self._save("best.pt")
+        return metrics
+
+    def _save(self, name: str) -> None:
+        state = {
+            "objective": self.objective.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "config": to_dict(self.cfg) | {"run": self.run_dir.name},
+            "tasks": task_table(self.tasks),
+            "step": self.state.step,
+            "epoch": self.state.epoch,
+            "best": self.state.best,
+            "wandb_id": getattr(self.tracker.wandb, "run_id", None),
+        }
+        save_checkpoint(state, self.run_dir / "checkpoints" / name)
+
+
+def train(cfg: Config) -> tuple[Path, dict[str, float]]:
+    trainer = Trainer(cfg)
+    final = trainer.fit()
+    return trainer.run_dir, final
+

@@ -1,0 +1,76 @@
+"""The shared image encoder: any timm model, pooled and (optionally) multi-scale."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import timm
+from torch import Tensor, nn
+
+from foodmtl.registry import unknown_name_error
+
+
+@dataclass
+class Features:
+    pooled: Tensor                    # (B, C) global representation for the heads
+    maps: list[Tensor] | None = None  # NCHW feature maps, fine to coarse, for a decoder
+
+
+def check_backbone_name(name: str) -> None:
+    """Raise a KeyError listing close timm names when ``name`` is not a timm model."""
+    arch, _tag = timm.models.split_model_name_tag(name)
+    if not timm.is_model(arch):
+        raise unknown_name_error("timm backbone", arch, timm.list_models())
+
+
+def create_timm(name: str, pretrained: bool, pretrained_file: str | None, **kwargs) -> nn.Module:
+    """timm.create_model with weights from the hub, or from a local file when given."""
+    check_backbone_name(name)
+    if pretrained_file:
+        kwargs["pretrained_cfg_overlay"] = dict(file=str(pretrained_file))
+        pretrained = True
+    return timm.create_model(name, pretrained=pretrained, **kwargs)
+
+
+class Backbone(nn.Module):
+    """A timm encoder returning pooled features, plus feature maps when ``multiscale``.
+
+    Without a decoder the model is created with ``num_classes=0`` so the pooled
+    vector is exactly timm's pre-logits (cls token for ViTs, avg-pool for CNNs).
+    With a decoder it is created with ``features_only=True`` and the pooled
+    vector is the average of the last map.
+    """
+
+    def __init__(self, name: str, pretrained: bool = False, pretrained_file: str | None = None,
+                 multiscale: bool = False, drop_path_rate: float = 0.0):
+        super().__init__()
+        self.multiscale = multiscale
+        kwargs = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
+        if multiscale:
+            self.net = create_timm(name, pretrained, pretrained_file, features_only=True, **kwargs)
+            self.feature_channels: list[int] = list(self.net.feature_info.channels())
+            self.feature_reductions: list[int] = list(self.net.feature_info.reduction())
+            self.num_features = self.feature_channels[-1]
+        else:
+            self.net = create_timm(name, pretrained, pretrained_file, num_classes=0, **kwargs)
+            self.num_features = self.net.num_features
+        self.data_config = timm.data.resolve_data_config({}, model=self.net)
+
+    def forward(self, images: Tensor) -> Features:
+        if not self.multiscale:
+            return Features(self.net(images))
+        maps = [to_nchw(m, c) for m, c in zip(self.net(images), self.feature_channels)]
+        return Features(maps[-1].mean(dim=(2, 3)), maps)
+
+
+def to_nchw(feature: Tensor, channels: int) -> Tensor:
+    """Some timm families (e.g. Swin) emit NHWC maps; the decoder wants NCHW."""
+    if feature.shape[1] != channels and feature.shape[-1] == channels:
+        return feature.permute(0, 3, 1, 2).contiguous()
+    return feature
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = ["Backbone", "Features", "check_backbone_name", "create_timm", "parameter_count"]

@@ -1,0 +1,48 @@
+"""The rank-0 tracking facade: metrics.jsonl + summary.json + W&B, one call each."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from foodmtl.tracking.local import JsonlWriter, write_json_atomic
+from foodmtl.tracking.wandb_run import WandbWriter
+
+
+class Tracker:
+    def __init__(self, run_dir: Path, wandb: WandbWriter | None):
+        self.run_dir = run_dir
+        self.jsonl = JsonlWriter(run_dir / "metrics.jsonl")
+        self.wandb = wandb
+        self.summary_values: dict[str, Any] = {}
+
+    def log(self, record: dict[str, Any], step: int) -> None:
+        record = {"step": step, **record}
+        self.jsonl.log(record)
+        if self.wandb:
+            self.wandb.log(record)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        self.summary_values.update(values)
+        write_json_atomic(self.run_dir / "summary.json", self.summary_values)
+        if self.wandb:
+            self.wandb.summary(values)
+
+    def finish(self) -> None:
+        self.jsonl.close()
+        if self.wandb:
+            self.wandb.finish()
+
+
+class NullTracker:
+    """What every rank but 0 gets: tracking calls that do nothing."""
+
+    wandb = None
+
+    def log(self, record: dict[str, Any], step: int) -> None:
+        pass
+
+    def summary(self, values: dict[str, Any]) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass

@@ -1,0 +1,12 @@
+"""Loss-weighting strategies; importing this package registers all of them."""
+from foodmtl.weighting import manual, uncertainty, uniform  # noqa: F401  (registration)
+from foodmtl.weighting.base import WeightedLoss, WeightingStrategy
+from foodmtl.weighting.registry import WEIGHTINGS
+
+
+def build_weighting(name: str, tasks: list[str], options: dict | None = None) -> WeightingStrategy:
+    """Instantiate strategy ``name`` over ``tasks`` with its config options."""
+    return WEIGHTINGS.get(name)(tasks, **(options or {}))
+
+
+__all__ = ["WEIGHTINGS", "WeightedLoss", "WeightingStrategy", "build_weighting"]

@@ -1,0 +1,4 @@
+"""The registry of loss-weighting strategies."""
+from foodmtl.registry import Registry
+
+WEIGHTINGS: Registry = Registry("weighting strategy")
