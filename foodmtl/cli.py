@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from foodmtl.config import parse_override, set_dotted
     from foodmtl.data.builder import build_data
-    from foodmtl.engine.distributed import init_distributed
+    from foodmtl.engine.distributed import cleanup, init_distributed
     from foodmtl.engine.evaluate import eval_loader, evaluate
     from foodmtl.engine.inference import load_trained
 
@@ -52,6 +52,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise SystemExit("the data's class lists differ from the checkpoint's; evaluate on the data it was trained on")
     loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info)
     metrics, skipped = evaluate(model, loader, info, cfg.train.amp)
+    cleanup()
     if info.is_main:
         print(metrics_table(metrics))
         if skipped:

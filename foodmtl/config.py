@@ -66,6 +66,10 @@ class TrainConfig:
     amp: str = "none"                   # none | bf16 | fp16
     best_metric: str = "dish/top1"
     max_steps: int = 0                  # >0: stop after this many optimizer steps
+    log_every: int = 1                  # steps between train-metric records
+    checkpoint_every: int = 0           # >0: also checkpoint every N steps (mid-epoch resume)
+    keep_checkpoints: int = 0           # >0: keep the newest N step checkpoints besides last/best
+    on_nonfinite: str = "error"         # error | skip: what a NaN/Inf loss does
     progress: bool = True
 
 
@@ -82,6 +86,7 @@ class TrackingConfig:
 class Config:
     experiment: str = "default"
     run: str | None = None              # run folder name; None: timestamp
+    resume: str | None = None           # auto (newest run of this experiment) or a checkpoint path
     output_dir: str = "runs"
     tasks: list[str] = field(default_factory=lambda: ["dish", "category", "cuisine", "ingredients"])
     data: DataConfig = field(default_factory=DataConfig)
@@ -212,6 +217,7 @@ def _dataclass_type(annotation: Any) -> type | None:
 CHOICES = {
     ("train", "amp"): ("none", "bf16", "fp16"),
     ("train", "device"): ("auto", "cpu", "cuda"),
+    ("train", "on_nonfinite"): ("error", "skip"),
     ("tracking", "wandb"): ("auto", "online", "offline", "disabled"),
 }
 
@@ -232,5 +238,7 @@ def validate(cfg: Config) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{name}={value} must be > 0")
+    if cfg.train.log_every < 1:
+        raise ConfigError(f"train.log_every={cfg.train.log_every} must be >= 1")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")

@@ -4,13 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from foodmtl.tracking.local import JsonlWriter, write_json_atomic
+from foodmtl.tracking.local import JsonlWriter, read_jsonl, write_json_atomic
 from foodmtl.tracking.wandb_run import WandbWriter
 
 
 class Tracker:
-    def __init__(self, run_dir: Path, wandb: WandbWriter | None):
+    """``resume_step``: a resumed run first drops records logged after its checkpoint."""
+
+    def __init__(self, run_dir: Path, wandb: WandbWriter | None, resume_step: int | None = None):
         self.run_dir = run_dir
+        if resume_step is not None:
+            truncate_after(run_dir / "metrics.jsonl", resume_step)
         self.jsonl = JsonlWriter(run_dir / "metrics.jsonl")
         self.wandb = wandb
         self.summary_values: dict[str, Any] = {}
@@ -31,6 +35,17 @@ class Tracker:
         self.jsonl.close()
         if self.wandb:
             self.wandb.finish()
+
+
+def truncate_after(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    kept = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+    path.unlink()
+    writer = JsonlWriter(path)
+    for record in kept:
+        writer.log(record)
+    writer.close()
 
 
 class NullTracker:

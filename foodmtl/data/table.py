@@ -1,0 +1,46 @@
+"""The sample table: one row per image, whatever the source layout.
+
+Every reader (Food-101, FoodX-251, FoodSeg103, COCO, SynthFood) yields a pandas
+frame with these columns, so one Dataset class serves them all:
+
+=============  ==========================================================
+``image``      absolute path of the image file
+``split``      ``train`` / ``val`` / ``test``
+``source``     name of the data set the row came from
+``dish``       dish class name, or NA when unlabelled (FoodX-251 test)
+``category``   coarse category name, or NA
+``cuisine``    cuisine name, or NA
+``ingredients`` tuple of ingredient names, or None when unlabelled
+``mask``       path of a PNG of per-pixel class ids, or None
+=============  ==========================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+COLUMNS = ("image", "split", "source", "dish", "category", "cuisine", "ingredients", "mask")
+
+
+def empty_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add any missing schema column (all unlabelled) and order the columns."""
+    frame = frame.copy()
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    return frame[list(COLUMNS)].reset_index(drop=True)
+
+
+@dataclass
+class SampleTable:
+    """Samples plus the class vocabulary of every task they can label."""
+
+    frame: pd.DataFrame
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+
+    def split(self, name: str) -> "SampleTable":
+        return SampleTable(self.frame[self.frame["split"] == name].reset_index(drop=True), self.vocab)
+
+    def __len__(self) -> int:
+        return len(self.frame)

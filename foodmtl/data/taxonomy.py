@@ -1,0 +1,127 @@
+"""Class-level taxonomy: coarse category, cuisine and ingredients per dish, joined onto a SampleTable.
+
+A taxonomy is a CSV with header ``dish,category,cuisine,ingredients`` (ingredients
+``;``-separated; an empty cell leaves that task unlabelled for the dish). Builtin ones ship in
+``foodmtl/data/taxonomies/`` (see its README for how they were made and their limits).
+"""
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+
+from foodmtl.data.table import SampleTable
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("dish", "category", "cuisine", "ingredients")
+LABELS = ("category", "cuisine", "ingredients")
+BUILTIN = ("food101", "foodx251")
+TAXONOMIES = files("foodmtl.data") / "taxonomies"
+
+
+def load_taxonomy(source: str | Path) -> pd.DataFrame:
+    """A builtin name (``food101``, ``foodx251``) or a CSV path -> one row per dish.
+
+    Returns columns dish, category, cuisine (str or None) and ingredients (tuple or None).
+    """
+    if str(source) in BUILTIN:
+        with (TAXONOMIES / f"{source}.csv").open(encoding="utf-8") as f:
+            return parse_taxonomy(read_cells(f), f"builtin '{source}'")
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"taxonomy not found: {path}\n  give a builtin name ({', '.join(BUILTIN)}) "
+                                f"or a CSV file with header {','.join(COLUMNS)}")
+    with path.open(encoding="utf-8-sig") as f:  # -sig: spreadsheets often save a byte-order mark
+        return parse_taxonomy(read_cells(f), str(path))
+
+
+def read_cells(f) -> pd.DataFrame:
+    # Every cell as text, empty stays "" (a dish called "nan" or "NA" must not turn into NaN).
+    raw = pd.read_csv(f, dtype=str, keep_default_na=False)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw
+
+
+def parse_taxonomy(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(f"taxonomy {origin}: missing column(s) {missing}; "
+                         f"expected header: {','.join(COLUMNS)} (got {','.join(raw.columns)})")
+    cells = raw[list(COLUMNS)].apply(lambda column: column.str.strip())
+    unnamed = cells.index[cells["dish"] == ""]
+    if len(unnamed):
+        raise ValueError(f"taxonomy {origin}: empty dish name on line {unnamed[0] + 2}")
+    duplicated = cells["dish"][cells["dish"].duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"taxonomy {origin}: duplicate dish rows: {duplicated}")
+    return pd.DataFrame({
+        "dish": cells["dish"].tolist(),
+        "category": pd.Series([v or None for v in cells["category"]], dtype=object),
+        "cuisine": pd.Series([v or None for v in cells["cuisine"]], dtype=object),
+        "ingredients": pd.Series([split_ingredients(v) for v in cells["ingredients"]], dtype=object),
+    })
+
+
+def split_ingredients(cell: str) -> tuple[str, ...] | None:
+    names = tuple(name.strip() for name in cell.split(";") if name.strip())
+    return names or None
+
+
+def builtin_ingredients() -> list[str]:
+    """The documented ingredient vocabulary, in file order."""
+    text = (TAXONOMIES / "ingredients.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def uncovered_dishes(table: SampleTable, taxonomy: pd.DataFrame) -> list[str]:
+    """Dishes of the table (vocab order) that have no taxonomy row."""
+    dishes = table.vocab.get("dish") or sorted(table.frame["dish"].dropna().unique())
+    known = set(taxonomy["dish"])
+    return [d for d in dishes if d not in known]
+
+
+def attach_taxonomy(table: SampleTable, taxonomy: pd.DataFrame) -> SampleTable:
+    """Fill category/cuisine/ingredients per row by dish name and set their vocabularies.
+
+    A dish without a taxonomy row (or an empty cell) keeps the row's current label, which is
+    None unless the data set carried its own; uncovered dishes are logged, never fatal.
+    """
+    missing = uncovered_dishes(table, taxonomy)
+    if missing:
+        log.warning("taxonomy has no row for %d dish(es); their category/cuisine/ingredients stay "
+                    "unlabelled: %s", len(missing), ", ".join(missing))
+    frame = table.frame.copy()
+    by_dish = taxonomy.set_index("dish")
+    for column in LABELS:
+        new = frame["dish"].map(by_dish[column])
+        frame[column] = pd.Series([n if is_label(n) else old for n, old in zip(new, frame[column])],
+                                  index=frame.index, dtype=object)
+    relevant = taxonomy[taxonomy["dish"].isin(table.vocab["dish"])] if table.vocab.get("dish") else taxonomy
+    vocab = dict(table.vocab)
+    for column in LABELS:
+        names = label_names(relevant[column]) | label_names(frame[column]) | set(vocab.get(column, []))
+        vocab[column] = ordered(names, builtin_ingredients() if column == "ingredients" else [])
+    return SampleTable(frame, vocab)
+
+
+def is_label(value) -> bool:
+    return isinstance(value, (str, tuple))
+
+
+def label_names(column: pd.Series) -> set[str]:
+    names: set[str] = set()
+    for value in column:
+        if isinstance(value, str):
+            names.add(value)
+        elif isinstance(value, (tuple, list)):
+            names.update(value)
+    return names
+
+
+def ordered(names: set[str], preferred: list[str]) -> list[str]:
+    """``preferred`` order first (names not in it after, sorted), else sorted."""
+    rank = {name: i for i, name in enumerate(preferred)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))

@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from foodmtl.data.dataset import CorruptImageError, FoodDataset, collate
+from foodmtl.data.table import SampleTable, empty_columns
+from foodmtl.data.transforms import eval_transform
+from foodmtl.tasks import IGNORE_INDEX, SEG_IGNORE, TaskSpec
+
+TASKS = [
+    TaskSpec("dish", "multiclass", ("pho", "ramen")),
+    TaskSpec("ingredients", "multilabel", ("egg", "noodle", "pork")),
+    TaskSpec("segmentation", "segmentation", ("background", "egg", "noodle", "pork")),
+]
+
+
+def write_jpeg(path, size=(40, 30)):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.fixture
+def table(tmp_path):
+    good = write_jpeg(tmp_path / "a.jpg")
+    other = write_jpeg(tmp_path / "b.jpg")
+    corrupt = tmp_path / "c.jpg"
+    corrupt.write_bytes(open(good, "rb").read()[:200])  # truncated JPEG
+    mask = np.zeros((30, 40), np.uint8)
+    mask[5:20, 5:20] = 3
+    Image.fromarray(mask).save(tmp_path / "a.png")
+    frame = pd.DataFrame({
+        "image": [good, other, str(corrupt)],
+        "split": ["train"] * 3,
+        "dish": ["ramen", None, "pho"],
+        "ingredients": [("egg", "noodle"), None, ("pork",)],
+        "mask": [str(tmp_path / "a.png"), None, None],
+    })
+    return SampleTable(empty_columns(frame), {})
+
+
+def test_labels_are_encoded_and_missing_ones_masked(table):
+    ds = FoodDataset(table, TASKS, eval_transform(32))
+    first, second = ds[0], ds[1]
+    assert first["targets"]["dish"].item() == 1
+    assert first["targets"]["ingredients"].tolist() == [1.0, 1.0, 0.0]
+    assert set(first["targets"]["segmentation"].unique().tolist()) <= {0, 3}
+    assert second["targets"]["dish"].item() == IGNORE_INDEX
+    assert (second["targets"]["ingredients"] == IGNORE_INDEX).all()
+    assert (second["targets"]["segmentation"] == SEG_IGNORE).all()
+    assert second["targets"]["segmentation"].shape == (32, 32)
+
+
+def test_corrupt_image_is_skipped_and_reported(table):
+    ds = FoodDataset(table, TASKS, eval_transform(32))
+    batch = collate([ds[i] for i in range(3)])
+    assert batch.images.shape == (2, 3, 32, 32)
+    assert batch.skipped == [table.frame["image"][2]]
+    assert set(batch.present) == {"dish", "ingredients", "segmentation"}
+
+
+def test_strict_mode_names_the_file(table):
+    ds = FoodDataset(table, TASKS, eval_transform(32), strict=True)
+    with pytest.raises(CorruptImageError, match="c.jpg"):
+        ds[2]
+
+
+def test_present_lists_only_labelled_tasks(table):
+    ds = FoodDataset(table, TASKS, eval_transform(32))
+    batch = collate([ds[1]])
+    assert batch.present == []
+    assert torch.isfinite(batch.images).all()

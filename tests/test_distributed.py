@@ -1,0 +1,56 @@
+"""Real ``torchrun --nproc_per_node=2`` runs on CPU with the gloo backend."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from foodmtl.cli import main
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def ddp_run(synthfood_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp), f"data.root={synthfood_root}",
+             f"output_dir={tmp}/runs", "run=ddp", "train.epochs=2", "weighting.name=uncertainty")
+    return tmp
+
+
+def test_parameters_and_optimizer_state_identical_across_ranks(ddp_run):
+    r0 = torch.load(ddp_run / "rank0.pt", weights_only=True)
+    r1 = torch.load(ddp_run / "rank1.pt", weights_only=True)
+    for key, value in r0["objective"].items():
+        assert torch.equal(value, r1["objective"][key]), key
+    assert any(k.startswith("weighting.log_vars") for k in r0["objective"])
+    assert not torch.equal(r0["objective"]["weighting.log_vars.dish"], torch.tensor(0.0))  # it did learn
+    for pid, state in r0["optimizer"]["state"].items():
+        for name, value in state.items():
+            assert torch.equal(value, r1["optimizer"]["state"][pid][name]), (pid, name)
+
+
+def test_exactly_one_wandb_run(ddp_run):
+    assert len(list((ddp_run / "runs" / "synthfood-tiny" / "ddp" / "wandb").glob("offline-run-*"))) == 1
+
+
+def test_distributed_eval_equals_single_process_eval(ddp_run, tmp_path, synthfood_root):
+    ckpt = ddp_run / "runs" / "synthfood-tiny" / "ddp" / "checkpoints" / "last.pt"
+    torchrun("-m", "foodmtl", "eval", str(ckpt), "--cpu", "--json", str(tmp_path / "ddp.json"))
+    assert main(["eval", str(ckpt), "--cpu", "--json", str(tmp_path / "single.json")]) == 0
+    ddp = json.loads((tmp_path / "ddp.json").read_text())
+    single = json.loads((tmp_path / "single.json").read_text())
+    assert ddp == pytest.approx(single, abs=1e-6)
