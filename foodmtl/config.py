@@ -38,7 +38,7 @@ class ModelConfig:
     pretrained: bool = False
     pretrained_file: str | None = None  # local .pth/.safetensors instead of the HF hub
     drop_rate: float = 0.0              # dropout before each head
-    drop_path_rate: float = 0.0
+    drop_path_rate: float | None = None  # None: the timm model's own default
     channels_last: bool = True
     decoder: str = "unet"               # segmentation decoder: unet | fpn
 

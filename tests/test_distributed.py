@@ -13,6 +13,7 @@ from foodmtl.cli import main
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
+BN_STATS = {"running_mean", "running_var", "num_batches_tracked"}
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
@@ -35,6 +36,8 @@ def test_parameters_and_optimizer_state_identical_across_ranks(ddp_run):
     r0 = torch.load(ddp_run / "rank0.pt", weights_only=True)
     r1 = torch.load(ddp_run / "rank1.pt", weights_only=True)
     for key, value in r0["objective"].items():
+        if key.rsplit(".", 1)[-1] in BN_STATS:  # rank-local; DDP re-broadcasts rank 0's each forward
+            continue
         assert torch.equal(value, r1["objective"][key]), key
     assert any(k.startswith("weighting.log_vars") for k in r0["objective"])
     assert not torch.equal(r0["objective"]["weighting.log_vars.dish"], torch.tensor(0.0))  # it did learn

@@ -227,8 +227,8 @@ class Trainer:
         self.scheduler.step()
 
     def _step_record(self, out: StepOutput, weights) -> dict[str, float]:
-        losses = {f"train/loss/{t}": float(out.losses[t]) for t in out.present}
-        total = float(out.total) if out.total is not None else sum(losses.values())
+        losses = {f"train/loss/{t}": float(out.losses[t].detach()) for t in out.present}
+        total = float(out.total.detach()) if out.total is not None else sum(losses.values())
         record = {"train/loss": total, **losses, "lr": self.scheduler.get_last_lr()[0], "epoch": self.state.epoch}
         record.update({f"weight/{t}": float(w) for t, w in weights.items()})
         return record

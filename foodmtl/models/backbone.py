@@ -41,10 +41,10 @@ class Backbone(nn.Module):
     """
 
     def __init__(self, name: str, pretrained: bool = False, pretrained_file: str | None = None,
-                 multiscale: bool = False, drop_path_rate: float = 0.0):
+                 multiscale: bool = False, drop_path_rate: float | None = None):
         super().__init__()
         self.multiscale = multiscale
-        kwargs = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
+        kwargs = {} if drop_path_rate is None else {"drop_path_rate": drop_path_rate}
         if multiscale:
             self.net = create_timm(name, pretrained, pretrained_file, features_only=True, **kwargs)
             self.feature_channels: list[int] = list(self.net.feature_info.channels())
@@ -69,8 +69,4 @@ def to_nchw(feature: Tensor, channels: int) -> Tensor:
     return feature
 
 
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-__all__ = ["Backbone", "Features", "check_backbone_name", "create_timm", "parameter_count"]
+__all__ = ["Backbone", "Features", "check_backbone_name", "create_timm"]
