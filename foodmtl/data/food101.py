@@ -69,7 +69,7 @@ def read_split_keys(meta: Path, split: str) -> tuple[Path, pd.Series]:
     require(txt, alternative=js)
     if txt.exists():
         lines = pd.Series(txt.read_text().splitlines(), dtype=str).str.strip()
-        lines.index += 1
+        lines.index += 1  # line numbers, for error messages
         return txt, lines[lines != ""]
     keys = [key for per_class in json.loads(js.read_text()).values() for key in per_class]
     return js, pd.Series(keys, dtype=str)

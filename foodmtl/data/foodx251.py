@@ -17,7 +17,6 @@ from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "foodx251"
 LABELLED = ("train", "val")
-HEADER = "img_name,label"
 HOW_TO_GET = (
     "get FoodX-251 (iFood 2019) from https://github.com/karansikka1/iFood_2019 - annot.tar "
     "(class_list.txt, train_info.csv, val_info.csv) and the train/val/test image tars - or from the "
@@ -34,7 +33,7 @@ def read_foodx251(root: str | Path) -> SampleTable:
     require(root)
     classes = read_class_list(root / "class_list.txt")
     parts = [labelled_frame(root, split, classes) for split in LABELLED]
-    parts.append(test_frame(root / "test_set"))
+    parts.append(unlabelled_frame(root / "test_set"))
     frame = pd.concat(parts, ignore_index=True)
     frame["source"] = SOURCE
     return SampleTable(empty_columns(frame), {"dish": classes})
@@ -75,8 +74,8 @@ def labelled_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
     lines = pd.Series(path.read_text().splitlines(), dtype=str).str.strip()
     lines.index += 1  # line numbers, for error messages
     lines = lines[lines != ""]
-    if len(lines) and lines.iloc[0].replace(" ", "") == HEADER:
-        lines = lines.iloc[1:]
+    if len(lines) and lines.iloc[0].rsplit(",", 1)[-1].strip() == "label":
+        lines = lines.iloc[1:]  # the Kaggle files start with a header (img_name,label), annot.tar's do not
     fields = lines.str.split(",", n=1)
     names, raw = fields.str[0].str.strip(), fields.str[1].str.strip()
     label = pd.to_numeric(raw, errors="coerce")
@@ -90,8 +89,9 @@ def labelled_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
                          "dish": dish.to_numpy()})
 
 
-def test_frame(images: Path) -> pd.DataFrame:
-    names = []
+def unlabelled_frame(images: Path) -> pd.DataFrame:
+    """Test rows: every .jpg of ``test_set/``, no dish."""
+    names: list[str] = []
     if images.is_dir():
         names = sorted(e.name for e in os.scandir(images) if e.is_file() and e.name.endswith(".jpg"))
     return pd.DataFrame({"image": [str(images / n) for n in names], "split": "test", "dish": None})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from importlib.resources import files
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -38,7 +39,7 @@ def load_taxonomy(source: str | Path) -> pd.DataFrame:
         return parse_taxonomy(read_cells(f), str(path))
 
 
-def read_cells(f) -> pd.DataFrame:
+def read_cells(f: TextIO) -> pd.DataFrame:
     # Every cell as text, empty stays "" (a dish called "nan" or "NA" must not turn into NaN).
     raw = pd.read_csv(f, dtype=str, keep_default_na=False)
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -96,19 +97,20 @@ def attach_taxonomy(table: SampleTable, taxonomy: pd.DataFrame) -> SampleTable:
     frame = table.frame.copy()
     by_dish = taxonomy.set_index("dish")
     for column in LABELS:
-        new = frame["dish"].map(by_dish[column])
-        frame[column] = pd.Series([n if is_label(n) else old for n, old in zip(new, frame[column])],
-                                  index=frame.index, dtype=object)
-    relevant = taxonomy[taxonomy["dish"].isin(table.vocab["dish"])] if table.vocab.get("dish") else taxonomy
+        frame[column] = filled(frame[column], frame["dish"].map(by_dish[column]))
+    # Classes from this data set's dishes only: a broad taxonomy must not add classes no image has.
+    rows = taxonomy[taxonomy["dish"].isin(table.vocab["dish"])] if table.vocab.get("dish") else taxonomy
     vocab = dict(table.vocab)
     for column in LABELS:
-        names = label_names(relevant[column]) | label_names(frame[column]) | set(vocab.get(column, []))
+        names = label_names(rows[column]) | label_names(frame[column]) | set(vocab.get(column, []))
         vocab[column] = ordered(names, builtin_ingredients() if column == "ingredients" else [])
     return SampleTable(frame, vocab)
 
 
-def is_label(value) -> bool:
-    return isinstance(value, (str, tuple))
+def filled(old: pd.Series, new: pd.Series) -> pd.Series:
+    """``new`` where it holds a label, else ``old``."""
+    values = [n if isinstance(n, (str, tuple)) else o for n, o in zip(new, old)]
+    return pd.Series(values, index=old.index, dtype=object)
 
 
 def label_names(column: pd.Series) -> set[str]:
