@@ -1,5 +1,6 @@
 """Loss-weighting strategies; importing this package registers all of them."""
-from foodmtl.weighting import manual, uncertainty, uniform  # noqa: F401  (registration)
+from foodmtl.weighting import (cagrad, dwa, famo, gradnorm, imtl, manual, mgda,  # noqa: F401  (registration)
+                               nashmtl, pcgrad, rlw, uncertainty, uniform)
 from foodmtl.weighting.base import WeightedLoss, WeightingStrategy
 from foodmtl.weighting.registry import WEIGHTINGS
 

@@ -32,6 +32,8 @@ class WeightingStrategy(nn.Module):
     """Base class over a fixed list of task names."""
 
     gradient_based: ClassVar[bool] = False
+    # update() wants the batch's losses re-evaluated after the optimizer step (FAMO)
+    post_step_losses: ClassVar[bool] = False
 
     def __init__(self, tasks: Sequence[str]):
         super().__init__()
