@@ -1,0 +1,43 @@
+"""``foodmtl eval CHECKPOINT``: every eval sample counted once, across all ranks."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on its config's eval split")
+    p.add_argument("checkpoint")
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. data.root=/data/food-101")
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--cpu", action="store_true", help="evaluate on the CPU even if a GPU is present")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from foodmtl.commands.report import metrics_table
+    from foodmtl.config import parse_override, set_dotted
+    from foodmtl.data.builder import build_data
+    from foodmtl.engine.distributed import cleanup, init_distributed
+    from foodmtl.engine.evaluate import eval_loader, evaluate
+    from foodmtl.engine.inference import load_trained
+
+    overrides: dict = {}
+    for item in args.overrides:
+        set_dotted(overrides, *parse_override(item))
+    info = init_distributed("cpu" if args.cpu else "auto")
+    model, cfg, tasks = load_trained(args.checkpoint, overrides, info.device)
+    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed)
+    if [t.classes for t in data.tasks] != [t.classes for t in tasks]:
+        raise SystemExit("the data's class lists differ from the checkpoint's; evaluate on the data it was trained on")
+    loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info)
+    metrics, skipped = evaluate(model, loader, info, cfg.train.amp)
+    cleanup()
+    if info.is_main:
+        print(metrics_table(metrics))
+        if skipped:
+            print(f"skipped {skipped} unreadable image(s)")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(metrics, f, indent=2, sort_keys=True)
+    return 0
