@@ -40,6 +40,7 @@ class ModelConfig:
     drop_rate: float = 0.0              # dropout before each head
     drop_path_rate: float | None = None  # None: the timm model's own default
     channels_last: bool = True
+    sync_bn: bool = False               # SyncBatchNorm across ranks (CUDA only)
     decoder: str = "unet"               # segmentation decoder: unet | fpn
 
 
@@ -66,6 +67,8 @@ class TrainConfig:
     amp: str = "none"                   # none | bf16 | fp16
     best_metric: str = "dish/top1"
     max_steps: int = 0                  # >0: stop after this many optimizer steps
+    accum_steps: int = 1                # loader batches per optimizer step (gradient accumulation)
+    compile: bool = False               # torch.compile the model (before the DDP wrap)
     log_every: int = 1                  # steps between train-metric records
     checkpoint_every: int = 0           # >0: also checkpoint every N steps (mid-epoch resume)
     keep_checkpoints: int = 0           # >0: keep the newest N step checkpoints besides last/best
@@ -238,6 +241,8 @@ def validate(cfg: Config) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{name}={value} must be > 0")
+    if cfg.train.accum_steps < 1:
+        raise ConfigError(f"train.accum_steps={cfg.train.accum_steps} must be >= 1")
     if cfg.train.log_every < 1:
         raise ConfigError(f"train.log_every={cfg.train.log_every} must be >= 1")
     if cfg.data.num_workers < 0:

@@ -74,14 +74,42 @@ def sum_over_ranks(value: int, info: DistInfo) -> int:
     return int(t.item())
 
 
+def max_over_ranks(values: list[float], info: DistInfo) -> list[float]:
+    """Element-wise maximum over ranks (used as a logical OR of flags)."""
+    if info.world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float32, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
+def mean_where_present(values: dict[str, float], names: list[str], info: DistInfo) -> dict[str, float]:
+    """Per name, the mean over the ranks that have a value for it; names no rank has are left out."""
+    if info.world == 1:
+        return values
+    t = torch.zeros(2, len(names), dtype=torch.float64, device=info.device)
+    for i, name in enumerate(names):
+        if name in values:
+            t[0, i], t[1, i] = values[name], 1.0
+    dist.all_reduce(t)
+    return {n: float(t[0, i] / t[1, i]) for i, n in enumerate(names) if t[1, i] > 0}
+
+
 def average_gradients(params: Iterator[torch.nn.Parameter], info: DistInfo) -> None:
-    """All-reduce ``.grad`` by mean; for strategies that back-propagate under ``no_sync``."""
+    """All-reduce ``.grad`` by mean, for strategies that back-propagate under ``no_sync``.
+
+    A parameter without a gradient on this rank (its task absent here) joins with zeros,
+    so every rank reduces the same tensors in the same order.
+    """
     if info.world == 1:
         return
     for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= info.world
+        if not p.requires_grad:
+            continue
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= info.world
 
 
 class ShardSampler(Sampler[int]):

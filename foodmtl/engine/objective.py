@@ -20,7 +20,7 @@ from foodmtl.weighting import WeightingStrategy
 class StepOutput:
     losses: dict[str, Tensor]         # every task's masked loss (0 where absent)
     present: list[str]                # tasks with at least one label in the batch
-    total: Tensor | None              # weighted loss; None for gradient-based strategies
+    total: Tensor | None              # weighted loss (0 when no task is present); None for gradient-based
     weights: dict[str, Tensor | float]
     representation: Tensor
     logits: dict[str, Tensor]
@@ -40,11 +40,17 @@ class Objective(nn.Module):
                   for name, spec in self.specs.items()}
         present_losses = {t: losses[t] for t in self.specs if t in present}
         total, weights = None, {}
-        if not self.weighting.gradient_based and present_losses:
-            weighted = self.weighting(present_losses)
-            total = weighted.total + self._anchor(losses, present)
-            weights = weighted.weights
+        if not self.weighting.gradient_based:
+            total = self._anchor(losses, present)
+            if present_losses:
+                weighted = self.weighting(present_losses)
+                total = total + weighted.total
+                weights = weighted.weights
         return StepOutput(losses, list(present_losses), total, weights, out.representation, out.logits)
+
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """The parameters only ``task`` trains: its head (or decoder) and its strategy weights."""
+        return self.model.task_parameters(task) + self.weighting.task_parameters(task)
 
     def _anchor(self, losses: dict[str, Tensor], present: list[str]) -> Tensor:
         """0 that touches every head and strategy parameter, so DDP's reducer sees

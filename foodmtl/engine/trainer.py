@@ -5,7 +5,6 @@ import dataclasses
 import logging
 import math
 import random
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +16,12 @@ from tqdm import tqdm
 from foodmtl.config import Config, save_config, to_dict
 from foodmtl.data.builder import build_data, train_loader
 from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
-from foodmtl.engine.distributed import (DistInfo, average_gradients, broadcast_object, cleanup,
-                                        init_distributed, sum_over_ranks)
-from foodmtl.engine.evaluate import autocast, eval_loader, evaluate
-from foodmtl.engine.objective import Objective, StepOutput
+from foodmtl.engine.distributed import DistInfo, broadcast_object, cleanup, init_distributed, sum_over_ranks
+from foodmtl.engine.evaluate import eval_loader, evaluate
+from foodmtl.engine.objective import Objective
 from foodmtl.engine.preemption import Preempted, PreemptionFlag
 from foodmtl.engine.run_dir import new_run_dir, resume_checkpoint
+from foodmtl.engine.step import StepResult, StepRunner
 from foodmtl.models.multitask import build_model
 from foodmtl.registry import unknown_name_error
 from foodmtl.tasks import TaskSpec
@@ -31,10 +30,6 @@ from foodmtl.tracking.wandb_run import WandbWriter
 from foodmtl.weighting import build_weighting
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A NaN/Inf loss, named by task and step; the last good checkpoint is kept."""
 
 
 def set_seed(seed: int) -> None:
@@ -81,7 +76,8 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0      # batches of this epoch already trained (resume point)
     best: float = -math.inf
-    skipped: int = 0
+    skipped: int = 0             # unreadable images
+    nonfinite_skipped: int = 0   # optimizer steps skipped for a NaN/Inf loss (train.on_nonfinite=skip)
 
 
 class Trainer:
@@ -101,13 +97,9 @@ class Trainer:
         self.train_loader = train_loader(data.train, cfg.data.batch_size, cfg.data.num_workers, cfg.train.seed,
                                          self.info.rank, self.info.world, self.info.device.type == "cuda")
         self.eval_loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, self.info)
-        model = build_model(cfg.model, self.tasks)
-        weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options)
-        self.objective = Objective(model, weighting, cfg.optim.label_smoothing).to(self.info.device)
-        if cfg.model.channels_last:
-            self.objective.to(memory_format=torch.channels_last)
+        self.objective = self._build_objective()
         self.optimizer = torch.optim.AdamW(param_groups(self.objective, cfg.optim.weight_decay), lr=cfg.optim.lr)
-        steps_per_epoch = len(self.train_loader)
+        steps_per_epoch = math.ceil(len(self.train_loader) / cfg.train.accum_steps)
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
         warmup = int(cfg.optim.warmup_epochs * steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(self.total_steps, warmup))
@@ -116,8 +108,27 @@ class Trainer:
         wandb_id = self._restore(load_checkpoint(resume)) if resume else None
         # Wrapped after restoring so DDP broadcasts the restored weights from rank 0.
         self.ddp = DDP(self.objective) if self.info.world > 1 else None
+        self.step_runner = StepRunner(cfg, self.objective, self.ddp, self.optimizer, self.scheduler,
+                                      self.scaler, self.info)
+        self.last_loss = float("nan")
         self.tracker = self._make_tracker(wandb_id)
         self.preemption = PreemptionFlag()
+
+    def _build_objective(self) -> Objective:
+        cfg = self.cfg
+        model = build_model(cfg.model, self.tasks)
+        if cfg.model.sync_bn and self.info.world > 1:
+            if self.info.device.type == "cuda":
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA; BatchNorm stays per-rank")
+        weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options)
+        objective = Objective(model, weighting, cfg.optim.label_smoothing).to(self.info.device)
+        if cfg.model.channels_last:
+            objective.to(memory_format=torch.channels_last)
+        if cfg.train.compile:
+            model.compile()  # in place, before the DDP wrap; state_dict keys stay unchanged
+        return objective
 
     def _make_tracker(self, wandb_id: str | None):
         if not self.info.is_main:
@@ -140,7 +151,8 @@ class Trainer:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
             self.tracker.summary({"final": final, "best": self.state.best, "steps": self.state.step,
-                                  "epochs": self.state.epoch, "skipped_images": self.state.skipped})
+                                  "epochs": self.state.epoch, "skipped_images": self.state.skipped,
+                                  "nonfinite_skipped": self.state.nonfinite_skipped})
             return final
         finally:
             self.preemption.restore()
@@ -151,19 +163,30 @@ class Trainer:
         return bool(self.cfg.train.max_steps) and self.state.step >= self.cfg.train.max_steps
 
     def train_epoch(self) -> None:
+        """Optimizer steps over windows of ``train.accum_steps`` loader batches."""
         self.objective.train()
-        self.train_loader.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.cfg.data.batch_size)
-        bar = tqdm(self.train_loader, desc=f"epoch {self.state.epoch + 1}/{self.cfg.train.epochs}",
+        loader = self.train_loader
+        loader.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.cfg.data.batch_size)
+        bar = tqdm(total=len(loader), desc=f"epoch {self.state.epoch + 1}/{self.cfg.train.epochs}",
                    disable=not (self.info.is_main and self.cfg.train.progress), leave=False)
-        for batch in bar:
+        window, consumed = [], 0
+        for i, batch in enumerate(loader):
             self._note_skipped(batch.skipped)
+            consumed += 1
             if batch.targets:
-                loss = self.train_step(batch)
-                bar.set_postfix(loss=f"{loss:.3f}")
-            self.state.batch_in_epoch += 1
+                window.append(batch)
+            bar.update()
+            if consumed < self.cfg.train.accum_steps and i < len(loader) - 1:
+                continue
+            if window:
+                self.train_step(window)
+                bar.set_postfix(loss=f"{self.last_loss:.3f}")
+            self.state.batch_in_epoch += consumed
+            window, consumed = [], 0
             self._step_boundary()
             if self.done():
                 break
+        bar.close()
         self.objective.weighting.end_epoch()
 
     def _step_boundary(self) -> None:
@@ -177,60 +200,20 @@ class Trainer:
                 log.warning("preempted at step %d: checkpoint saved to %s", self.state.step, self.run_dir)
             raise Preempted()
 
-    def train_step(self, batch) -> float:
-        cfg = self.cfg
-        batch = batch.to(self.info.device, cfg.model.channels_last)
-        module = self.ddp or self.objective
-        gradient_based = self.objective.weighting.gradient_based
-        sync = self.ddp.no_sync() if (self.ddp and gradient_based) else nullcontext()
-        self.optimizer.zero_grad(set_to_none=True)
-        with sync:
-            with autocast(self.info.device, cfg.train.amp):
-                out = module(batch.images, batch.targets, batch.present)
-            if not self._finite(out):
-                return float("nan")
-            if gradient_based:
-                present = {t: out.losses[t] for t in out.present}
-                shared = list(self.objective.model.backbone.parameters())
-                weights = self.objective.weighting.backward(present, shared, out.representation)
-            else:
-                weights = out.weights
-                self.scaler.scale(out.total).backward()
-        if gradient_based:
-            average_gradients(self.objective.parameters(), self.info)
-        self._clip_and_step()
-        self.objective.weighting.update({t: out.losses[t].detach() for t in out.present})
+    def train_step(self, window: list) -> None:
+        result = self.step_runner.run(window, self.state.step)
+        if result.skipped:
+            self.state.nonfinite_skipped += 1
+            return
         self.state.step += 1
-        record = self._step_record(out, weights)
-        if self.state.step % cfg.train.log_every == 0:
-            self.tracker.log(record, self.state.step)
-        return record["train/loss"]
+        self.last_loss = result.total
+        if self.state.step % self.cfg.train.log_every == 0:
+            self.tracker.log(self._step_record(result), self.state.step)
 
-    def _finite(self, out: StepOutput) -> bool:
-        """NaN/Inf: raise naming the task and step, or skip the step (train.on_nonfinite)."""
-        values = torch.stack([out.losses[t].detach().float() for t in out.present])
-        if bool(torch.isfinite(values).all()):
-            return True
-        bad = [t for t, v in zip(out.present, values.tolist()) if not math.isfinite(v)]
-        message = f"non-finite loss for task(s) {bad} at step {self.state.step + 1}"
-        if self.cfg.train.on_nonfinite == "error":
-            raise NonFiniteLossError(f"{message}; last good checkpoint: {self.run_dir / 'checkpoints'}")
-        log.warning("%s: step skipped", message)
-        return False
-
-    def _clip_and_step(self) -> None:
-        if self.cfg.optim.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.objective.parameters(), self.cfg.optim.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-
-    def _step_record(self, out: StepOutput, weights) -> dict[str, float]:
-        losses = {f"train/loss/{t}": float(out.losses[t].detach()) for t in out.present}
-        total = float(out.total.detach()) if out.total is not None else sum(losses.values())
-        record = {"train/loss": total, **losses, "lr": self.scheduler.get_last_lr()[0], "epoch": self.state.epoch}
-        record.update({f"weight/{t}": float(w) for t, w in weights.items()})
+    def _step_record(self, result: StepResult) -> dict[str, float]:
+        record = {"train/loss": result.total, **{f"train/loss/{t}": v for t, v in result.losses.items()},
+                  "lr": self.scheduler.get_last_lr()[0], "epoch": self.state.epoch}
+        record.update({f"weight/{t}": w for t, w in result.weights.items()})
         return record
 
     def _note_skipped(self, paths: list[str]) -> None:

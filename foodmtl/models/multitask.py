@@ -40,6 +40,14 @@ class MultiTaskModel(nn.Module):
         return ModelOutput(logits, feats.pooled)
 
 
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """Parameters that only ``task``'s loss reaches (its head, or the decoder for segmentation)."""
+        if task in self.heads:
+            return list(self.heads[task].parameters())
+        only_segmentation = len(self.seg_tasks) == 1 and task in self.seg_tasks
+        return list(self.decoder.parameters()) if only_segmentation else []
+
+
 def build_model(cfg: ModelConfig, tasks: list[TaskSpec]) -> MultiTaskModel:
     seg = [t for t in tasks if t.kind == "segmentation"]
     backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.pretrained_file,

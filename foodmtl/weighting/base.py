@@ -63,6 +63,10 @@ class WeightingStrategy(nn.Module):
         out.total.backward()
         return out.weights
 
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """This strategy's parameters that belong to ``task`` (entries of ParameterDicts keyed by it)."""
+        return [p for name, p in self.named_parameters() if name.rsplit(".", 1)[-1] == task]
+
     def update(self, losses: dict[str, Tensor]) -> None:
         """Called after each optimizer step with the step's detached losses."""
 
