@@ -18,10 +18,25 @@ from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
+class SourceConfig:
+    """One data set of a mixed run (``data.sources``)."""
+
+    dataset: str = "synthfood"
+    root: str = "data/synthfood"
+    taxonomy: str | None = None
+    weight: float = 1.0                 # relative share of each training epoch drawn from this source
+    train_split: str | None = None      # None: data.train_split
+    eval_split: str | None = None       # None: data.eval_split
+
+
+@dataclass
 class DataConfig:
     dataset: str = "synthfood"          # name in foodmtl.data.DATASETS
     root: str = "data/synthfood"
     taxonomy: str | None = None         # builtin name or CSV path; None: the data set's default
+    # Mixed training: when non-empty, these replace dataset/root/taxonomy above; each
+    # sample keeps only the labels its source has.
+    sources: list[SourceConfig] = field(default_factory=list)
     train_split: str = "train"
     eval_split: str = "test"
     image_size: int = 128
@@ -208,13 +223,22 @@ def check_keys(values: dict[str, Any], schema: type, prefix: str) -> None:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key '{prefix}{key}' is a section; give it a mapping")
             check_keys(value, nested, prefix + key + ".")
+        item = _dataclass_type(sub.removeprefix("list[").removesuffix("]")) if isinstance(sub, str) \
+            and sub.startswith("list[") else None
+        if item is not None and isinstance(value, list):
+            for i, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    raise ConfigError(f"{prefix}{key}[{i}] must be a mapping")
+                check_keys(entry, item, f"{prefix}{key}[{i}].")
+
+
+SECTIONS = ("SourceConfig", "DataConfig", "ModelConfig", "WeightingConfig", "OptimConfig", "TrainConfig",
+            "TrackingConfig")
 
 
 def _dataclass_type(annotation: Any) -> type | None:
-    for candidate in (DataConfig, ModelConfig, WeightingConfig, OptimConfig, TrainConfig, TrackingConfig):
-        if annotation in (candidate, candidate.__name__):
-            return candidate
-    return None
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+    return globals()[name] if name in SECTIONS else None
 
 
 CHOICES = {
@@ -245,5 +269,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.accum_steps={cfg.train.accum_steps} must be >= 1")
     if cfg.train.log_every < 1:
         raise ConfigError(f"train.log_every={cfg.train.log_every} must be >= 1")
+    for i, source in enumerate(cfg.data.sources):
+        if not source.weight > 0:
+            raise ConfigError(f"data.sources[{i}].weight={source.weight} must be > 0")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")

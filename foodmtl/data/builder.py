@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from foodmtl.config import ConfigError, DataConfig
+from foodmtl.config import ConfigError, DataConfig, SourceConfig
 from foodmtl.data.dataset import FoodDataset, collate
 from foodmtl.data.sampler import ResumableSampler
 from foodmtl.data.table import SampleTable
@@ -27,15 +27,15 @@ def require_dir(path: Path, hint: str) -> None:
 
 
 @DATASETS.register("synthfood")
-def synthfood(cfg: DataConfig) -> SampleTable:
+def synthfood(root: str, taxonomy: str | None) -> SampleTable:
     """SynthFood: Food-101 layout + taxonomy.csv + FoodSeg103-layout masks, joined by image id."""
     from foodmtl.data.food101 import read_food101
     from foodmtl.data.foodseg103 import read_foodseg103
     from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
-    root = Path(cfg.root)
+    root = Path(root)
     require_dir(root / "food101", SYNTHFOOD_HINT.format(root=root))
-    table = attach_taxonomy(read_food101(root / "food101"), load_taxonomy(cfg.taxonomy or str(root / "taxonomy.csv")))
+    table = attach_taxonomy(read_food101(root / "food101"), load_taxonomy(taxonomy or str(root / "taxonomy.csv")))
     seg = read_foodseg103(root / "foodseg103")
     masks = dict(zip(seg.frame["image"].map(lambda p: Path(p).stem), seg.frame["mask"]))
     table.frame["mask"] = table.frame["image"].map(lambda p: masks.get(Path(p).stem))
@@ -44,26 +44,26 @@ def synthfood(cfg: DataConfig) -> SampleTable:
 
 
 @DATASETS.register("food101")
-def food101(cfg: DataConfig) -> SampleTable:
+def food101(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.food101 import read_food101
     from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
-    return attach_taxonomy(read_food101(cfg.root), load_taxonomy(cfg.taxonomy or "food101"))
+    return attach_taxonomy(read_food101(root), load_taxonomy(taxonomy or "food101"))
 
 
 @DATASETS.register("foodx251")
-def foodx251(cfg: DataConfig) -> SampleTable:
+def foodx251(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.foodx251 import read_foodx251
     from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
-    return attach_taxonomy(read_foodx251(cfg.root), load_taxonomy(cfg.taxonomy or "foodx251"))
+    return attach_taxonomy(read_foodx251(root), load_taxonomy(taxonomy or "foodx251"))
 
 
 @DATASETS.register("foodseg103")
-def foodseg103(cfg: DataConfig) -> SampleTable:
+def foodseg103(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.foodseg103 import read_foodseg103
 
-    return read_foodseg103(cfg.root)
+    return read_foodseg103(root)
 
 
 def build_tasks(names: list[str], vocab: dict[str, list[str]]) -> list[TaskSpec]:
@@ -90,28 +90,64 @@ class DataBundle:
     tasks: list[TaskSpec]
     train: FoodDataset
     eval: FoodDataset
+    train_weights: list[float] | None = None  # per-sample draw weights of a mixed run
+
+
+@dataclass
+class SourceSplits:
+    source: SourceConfig
+    train: pd.DataFrame
+    eval: pd.DataFrame
+    vocab: dict[str, list[str]]
+
+
+def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplits:
+    table = DATASETS.get(source.dataset)(source.root, source.taxonomy)
+    frame = limit_per_split(table.frame, cfg.limit, seed)
+    parts = []
+    for split in (source.train_split or cfg.train_split, source.eval_split or cfg.eval_split):
+        part = frame[frame["split"] == split].reset_index(drop=True)
+        if len(part) == 0:
+            raise ConfigError(f"split '{split}' of {source.dataset} at {source.root} is empty; "
+                              f"splits: {sorted(frame['split'].unique())}")
+        parts.append(part)
+    return SourceSplits(source, parts[0], parts[1], table.vocab)
+
+
+def merge_vocab(vocabs: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+    """Union of class names per task, in order of first appearance; mask ids must agree."""
+    merged: dict[str, list[str]] = {}
+    for vocab in vocabs:
+        for task, names in vocab.items():
+            if task == "segmentation" and merged.get(task, names) != names:
+                raise ConfigError("sources disagree on the segmentation classes; masks store class ids, "
+                                  "so remap one source's masks to the other's category_id.txt first")
+            known = merged.setdefault(task, [])
+            known.extend(n for n in names if n not in known)
+    return merged
+
+
+def sources_of(cfg: DataConfig) -> list[SourceConfig]:
+    return list(cfg.sources) or [SourceConfig(cfg.dataset, cfg.root, cfg.taxonomy)]
 
 
 def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0) -> DataBundle:
-    table = DATASETS.get(cfg.dataset)(cfg)
-    table = SampleTable(limit_per_split(table.frame, cfg.limit, seed), table.vocab)
-    tasks = build_tasks(task_names, table.vocab)
-    splits = {}
-    for split in (cfg.train_split, cfg.eval_split):
-        part = table.split(split)
-        if len(part) == 0:
-            raise ConfigError(f"split '{split}' of {cfg.dataset} at {cfg.root} is empty; "
-                              f"splits: {sorted(table.frame['split'].unique())}")
-        splits[split] = part
-    train = FoodDataset(splits[cfg.train_split], tasks, train_transform(cfg.image_size), cfg.strict)
-    evaluation = FoodDataset(splits[cfg.eval_split], tasks, eval_transform(cfg.image_size), cfg.strict)
-    return DataBundle(tasks, train, evaluation)
+    parts = [read_source(s, cfg, seed) for s in sources_of(cfg)]
+    vocab = merge_vocab([p.vocab for p in parts])
+    tasks = build_tasks(task_names, vocab)
+    train = SampleTable(pd.concat([p.train for p in parts], ignore_index=True), vocab)
+    evaluation = SampleTable(pd.concat([p.eval for p in parts], ignore_index=True), vocab)
+    weights = None
+    if len(parts) > 1:  # each source gets its configured share of the draws, whatever its size
+        weights = [p.source.weight / len(p.train) for p in parts for _ in range(len(p.train))]
+    return DataBundle(tasks, FoodDataset(train, tasks, train_transform(cfg.image_size), cfg.strict),
+                      FoodDataset(evaluation, tasks, eval_transform(cfg.image_size), cfg.strict), weights)
 
 
-def train_loader(dataset: FoodDataset, batch_size: int, workers: int, seed: int = 0,
-                 rank: int = 0, world: int = 1, pin_memory: bool = False) -> DataLoader:
-    """Shuffled, rank-sharded, resumable; the last incomplete batch is dropped."""
-    sampler = ResumableSampler(len(dataset), shuffle=True, seed=seed, rank=rank, world=world)
+def train_loader(dataset: FoodDataset, batch_size: int, workers: int, seed: int = 0, rank: int = 0,
+                 world: int = 1, pin_memory: bool = False, weights: list[float] | None = None) -> DataLoader:
+    """Shuffled (or drawn by ``weights``), rank-sharded, resumable; the last incomplete batch is dropped."""
+    sampler = ResumableSampler(len(dataset), shuffle=True, seed=seed, rank=rank, world=world, weights=weights)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                       collate_fn=collate, drop_last=True, pin_memory=pin_memory,
                       persistent_workers=workers > 0,

@@ -21,8 +21,11 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 class ResumableSampler(Sampler[tuple[int, int]]):
     """Yields ``(index, augmentation_seed)``; pads like DistributedSampler so ranks stay in step."""
 
-    def __init__(self, length: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, length: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1,
+                 weights: list[float] | None = None):
+        """``weights``: draw each epoch's ``length`` indices with replacement, with these odds."""
         self.length, self.shuffle, self.seed = length, shuffle, seed
+        self.weights = torch.as_tensor(weights, dtype=torch.float64) if weights is not None else None
         self.rank, self.world = rank, world
         self.per_rank = math.ceil(length / world)
         self.epoch = 0
@@ -32,18 +35,22 @@ class ResumableSampler(Sampler[tuple[int, int]]):
         """Start ``epoch`` after its first ``skip`` samples of this rank (resume)."""
         self.epoch, self.skip = epoch, skip
 
-    def order(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
+    def order(self) -> list[tuple[int, int]]:
+        """This rank's ``(index, position in the epoch)`` pairs."""
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.length, replacement=True, generator=g).tolist()
+        elif self.shuffle:
             order = torch.randperm(self.length, generator=g).tolist()
         else:
             order = list(range(self.length))
         order += order[: self.per_rank * self.world - self.length]  # pad so every rank has per_rank
-        return order[self.rank :: self.world]
+        return [(index, pos) for pos, index in enumerate(order)][self.rank :: self.world]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index in self.order()[self.skip :]:
-            yield index, sample_seed(self.seed, self.epoch, index)
+        # Seeded by position, not index: a sample drawn twice (weighted draws) is augmented twice.
+        for index, position in self.order()[self.skip :]:
+            yield index, sample_seed(self.seed, self.epoch, position)
 
     def __len__(self) -> int:
         return self.per_rank - self.skip

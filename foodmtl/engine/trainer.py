@@ -95,7 +95,8 @@ class Trainer:
         data = build_data(cfg.data, cfg.tasks, cfg.train.seed)
         self.tasks = data.tasks
         self.train_loader = train_loader(data.train, cfg.data.batch_size, cfg.data.num_workers, cfg.train.seed,
-                                         self.info.rank, self.info.world, self.info.device.type == "cuda")
+                                         self.info.rank, self.info.world, self.info.device.type == "cuda",
+                                         data.train_weights)
         self.eval_loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, self.info)
         self.objective = self._build_objective()
         self.optimizer = torch.optim.AdamW(param_groups(self.objective, cfg.optim.weight_decay), lr=cfg.optim.lr)
