@@ -111,3 +111,12 @@ def test_every_strategy_trains_through_the_runner_with_a_partial_batch(name):
         assert all(torch.isfinite(torch.tensor(w)) for w in result.weights.values())
     moved = r.objective.model.backbone.state_dict()
     assert any(not torch.equal(first[k], moved[k]) for k in first if first[k].is_floating_point())
+
+
+def test_famo_learns_from_the_losses_re_evaluated_after_the_step():
+    """First Adam step on FAMO's logits moves each by exactly lr (sign of its gradient)."""
+    r = runner("famo", backbone="resnet10t")
+    r.run([make_batch(4, 0)], 0)
+    logits = r.objective.weighting.logits
+    torch.testing.assert_close(logits.abs(), torch.full((3,), 0.025))
+    assert logits.sum().abs() < 0.03  # softmax gradient directions sum to zero: not all the same sign

@@ -36,8 +36,7 @@ class Objective(nn.Module):
 
     def forward(self, images: Tensor, targets: dict[str, Tensor], present: list[str]) -> StepOutput:
         out = self.model(images)
-        losses = {name: task_loss(spec, out.logits[name], targets[name], self.label_smoothing)
-                  for name, spec in self.specs.items()}
+        losses = self._losses(out.logits, targets)
         present_losses = {t: losses[t] for t in self.specs if t in present}
         total, weights = None, {}
         if not self.weighting.gradient_based:
@@ -47,6 +46,14 @@ class Objective(nn.Module):
                 total = total + weighted.total
                 weights = weighted.weights
         return StepOutput(losses, list(present_losses), total, weights, out.representation, out.logits)
+
+    def task_losses(self, images: Tensor, targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Every task's loss alone, without the weighting strategy (which keeps per-step state)."""
+        return self._losses(self.model(images).logits, targets)
+
+    def _losses(self, logits: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {name: task_loss(spec, logits[name], targets[name], self.label_smoothing)
+                for name, spec in self.specs.items()}
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         """The parameters only ``task`` trains: its head (or decoder) and its strategy weights."""

@@ -135,18 +135,21 @@ class StepRunner:
         self.scheduler.step()
 
     def _update_weighting(self, batch: Batch, out: StepOutput) -> None:
-        """Hand the strategy the window's last losses, averaged over ranks.
-
-        A strategy that asks for post-step losses (FAMO) gets this rank's batch
-        re-evaluated after the step, to pair with the pre-step losses it saw; its
-        buffers then follow rank 0 through DDP's buffer broadcast.
-        """
-        if self.weighting.post_step_losses:
-            if out.present:
-                with torch.no_grad(), autocast(self.info.device, self.cfg.train.amp):
-                    again = self.objective(batch.images, batch.targets, batch.present)
-                self.weighting.update({t: again.losses[t].detach() for t in out.present})
+        """Hand the strategy the window's last losses, averaged over ranks so its state stays
+        identical everywhere; a strategy that asks (FAMO) also gets them re-evaluated after the step."""
+        before = self._mean({t: out.losses[t] for t in out.present})
+        if not self.weighting.post_step_losses:
+            self.weighting.update(before)
             return
-        local = {t: float(out.losses[t].detach()) for t in out.present}
+        if out.present:
+            with torch.no_grad(), autocast(self.info.device, self.cfg.train.amp):
+                again = self.objective.task_losses(batch.images, batch.targets)
+            after = self._mean({t: again[t] for t in out.present})
+        else:
+            after = self._mean({})
+        self.weighting.update(after, before=before)
+
+    def _mean(self, losses: dict[str, Tensor]) -> dict[str, Tensor]:
+        local = {t: float(v.detach()) for t, v in losses.items()}
         averaged = mean_where_present(local, self.tasks, self.info)
-        self.weighting.update({t: torch.tensor(v, device=self.info.device) for t, v in averaged.items()})
+        return {t: torch.tensor(v, device=self.info.device) for t, v in averaged.items()}

@@ -18,9 +18,8 @@ parameters) so the trainer's optimizer never touches them and checkpoints
 keep them. Losses must be >= 0 (eps = 1e-8, official min_losses = 0).
 The official code also clips the shared gradient norm (max_norm=1); here that
 is the trainer's ``optim.grad_clip``. Scale-equivariant (the log-gradient
-divided by c is), so it composes with an fp16 GradScaler. Under DDP
-(broadcast_buffers, the default) w follows rank 0, i.e. rank 0's losses,
-unless the caller passes rank-averaged ones.
+divided by c is), so it composes with an fp16 GradScaler. Under DDP the
+trainer passes both loss vectors averaged over ranks, so w is identical everywhere.
 """
 from __future__ import annotations
 
@@ -60,13 +59,16 @@ class FAMO(WeightingStrategy):
         weights = z / (c * shifted.detach())
         return WeightedLoss((z * shifted.log()).sum() / c, dict(zip(losses, weights)))
 
-    def update(self, losses: dict[str, Tensor]) -> None:
-        tasks = [t for t in self._prev_losses if t in losses]
+    def update(self, losses: dict[str, Tensor], before: dict[str, Tensor] | None = None) -> None:
+        """``losses``: the batch re-evaluated after the step; ``before``: its losses before the
+        step (default: those ``combine`` saw; the trainer passes both averaged over ranks)."""
+        prev_losses = self._prev_losses if before is None else {t: v.float() + EPS for t, v in before.items()}
+        tasks = [t for t in prev_losses if t in losses]
         if not tasks:
             return
         index = self._index(tasks)
-        prev = torch.stack([self._prev_losses[t] for t in tasks])
-        new = torch.stack([losses[t].detach() for t in tasks]).float() + EPS
+        prev = torch.stack([prev_losses[t] for t in tasks]).to(self.logits)
+        new = torch.stack([losses[t].detach() for t in tasks]).to(self.logits) + EPS
         delta = (prev.log() - new.log()).to(self.logits)
         z = torch.softmax(self.logits[index], dim=0)
         grad = z * (delta - (z * delta).sum())  # (d softmax / d w)^T delta
