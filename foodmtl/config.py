@@ -44,6 +44,7 @@ class DataConfig:
     eval_batch_size: int = 64
     num_workers: int = 2
     strict: bool = False                # raise on a corrupt image instead of skipping it
+    elastic: bool = False               # elastic deformation in training augmentation (image + mask)
     limit: int = 0                      # >0: keep only this many samples per split (smoke runs)
 
 
@@ -89,6 +90,7 @@ class TrainConfig:
     keep_checkpoints: int = 0           # >0: keep the newest N step checkpoints besides last/best
     on_nonfinite: str = "error"         # error | skip: what a NaN/Inf loss does
     progress: bool = True
+    overlays: int = 8                   # eval images saved as mask overlays after training (seg runs)
 
 
 @dataclass
@@ -96,7 +98,8 @@ class TrackingConfig:
     wandb: str = "auto"                 # auto | online | offline | disabled
     project: str = "foodmtl"
     entity: str | None = None
-    group: str | None = None
+    group: str | None = None            # None: the experiment name (an ablation's runs share it)
+    job_type: str = "train"
     tags: list[str] = field(default_factory=list)
 
 

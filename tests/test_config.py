@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -58,3 +60,10 @@ def test_saved_config_round_trips(tmp_path):
     again = load_config(tmp_path / "config.yaml")
     assert again == cfg
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["train"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in (Path(__file__).parents[1] / "experiments").rglob("*.yaml")
+                                        if p.parent.name != "ablations"))
+def test_every_shipped_experiment_loads(path):
+    cfg = load_config(path)
+    assert cfg.tasks and cfg.experiment != "default"

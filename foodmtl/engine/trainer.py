@@ -19,6 +19,7 @@ from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
 from foodmtl.engine.distributed import DistInfo, broadcast_object, cleanup, init_distributed, sum_over_ranks
 from foodmtl.engine.evaluate import eval_loader, evaluate
 from foodmtl.engine.objective import Objective
+from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
 from foodmtl.engine.preemption import Preempted, PreemptionFlag
 from foodmtl.engine.run_dir import new_run_dir, resume_checkpoint
 from foodmtl.engine.step import StepResult, StepRunner
@@ -26,6 +27,7 @@ from foodmtl.models.multitask import build_model
 from foodmtl.registry import unknown_name_error
 from foodmtl.tasks import TaskSpec
 from foodmtl.tracking import NullTracker, Tracker
+from foodmtl.tracking.provenance import provenance
 from foodmtl.tracking.wandb_run import WandbWriter
 from foodmtl.weighting import build_weighting
 
@@ -137,8 +139,9 @@ class Trainer:
         resolved = dataclasses.replace(self.cfg, run=self.run_dir.name, resume=None)
         save_config(resolved, self.run_dir / "config.yaml")
         t = self.cfg.tracking
-        wandb = WandbWriter(t.wandb, self.run_dir, self.run_dir.name, to_dict(resolved), t.project, t.entity,
-                            t.group or self.cfg.experiment, t.tags, run_id=wandb_id)
+        config = to_dict(resolved) | provenance(self.info.world)
+        wandb = WandbWriter(t.wandb, self.run_dir, self.run_dir.name, config, t.project, t.entity,
+                            t.group or self.cfg.experiment, t.tags, job_type=t.job_type, run_id=wandb_id)
         return Tracker(self.run_dir, wandb, resume_step=self.state.step if self.cfg.resume else None)
 
     # ---- the loop -------------------------------------------------------------------------
@@ -151,7 +154,8 @@ class Trainer:
                 final = self.evaluate_and_checkpoint()
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-            self.tracker.summary({"final": final, "best": self.state.best, "steps": self.state.step,
+            self.save_overlays()
+            self.tracker.summary({**provenance(self.info.world), "final": final, "best": self.state.best, "steps": self.state.step,
                                   "epochs": self.state.epoch, "skipped_images": self.state.skipped,
                                   "nonfinite_skipped": self.state.nonfinite_skipped})
             return final
@@ -159,6 +163,17 @@ class Trainer:
             self.preemption.restore()
             self.tracker.finish()
             cleanup()
+
+    def save_overlays(self) -> None:
+        """Ground-truth | predicted mask overlays of a few eval images (rank 0; PNG and W&B)."""
+        if not self.info.is_main or self.cfg.train.overlays <= 0:
+            return
+        written = mask_overlays(self.objective.model, self.eval_loader.dataset, self.run_dir / "overlays",
+                                self.info.device, self.cfg.train.overlays)
+        wandb = self.tracker.wandb
+        if written and wandb is not None and wandb.run is not None:
+            classes = next(t.classes for t in self.tasks if t.kind == "segmentation")
+            wandb.log_images("eval/overlays", wandb_mask_images(written, list(classes)), self.state.step)
 
     def done(self) -> bool:
         return bool(self.cfg.train.max_steps) and self.state.step >= self.cfg.train.max_steps
