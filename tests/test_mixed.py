@@ -1,5 +1,6 @@
 """Mixed training: classification-only and mask-only sources in one run, drawn at a set ratio."""
 import pytest
+from PIL import Image
 import torch
 
 from foodmtl.config import ConfigError, load_config
@@ -63,3 +64,7 @@ def test_a_mixed_run_trains_every_task_with_finite_losses(synthfood_root, tmp_pa
     assert all(v == v for v in final.values())
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert not any("NaN" in line or "Infinity" in line for line in lines)
+    overlays = sorted((run_dir / "overlays").glob("*.png"))
+    assert len(overlays) == cfg.train.overlays
+    with Image.open(overlays[0]) as picture:  # ground truth | prediction, each with a legend
+        assert picture.width > 2 * cfg.data.image_size and picture.height >= cfg.data.image_size
