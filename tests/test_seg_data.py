@@ -228,3 +228,20 @@ def test_data_prep_script_runs_from_the_repo_root(coco_files, tmp_path):
     cmd[3] = str(tmp_path / "missing.json")
     failed = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 1 and "missing.json" in failed.stderr
+
+
+def test_coco_dataset_reads_converted_splits_and_names_the_conversion_command(tmp_path):
+    from foodmtl.data.builder import DATASETS
+
+    root = tmp_path / "coco"
+    images = root / "train" / "images"
+    images.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "a.jpg")
+    with pytest.raises(FileNotFoundError, match="(?s)train/masks.*coco_to_masks.py"):
+        DATASETS.get("coco")(str(root), None)
+    (root / "train" / "masks").mkdir()
+    Image.fromarray(np.ones((8, 8), np.uint8)).save(root / "train" / "masks" / "a.png")
+    (root / "train" / "masks" / "category_id.txt").write_text("0\tbackground\n1\trice\n")
+    table = DATASETS.get("coco")(str(root), None)
+    assert table.vocab["segmentation"] == ["background", "rice"]
+    assert table.frame["split"].tolist() == ["train"] and table.frame["mask"].iloc[0].endswith("a.png")

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from foodmtl.config import ConfigError, DataConfig, SourceConfig
 from foodmtl.data.dataset import FoodDataset, collate
+from foodmtl.data.paths import require_path
 from foodmtl.data.sampler import ResumableSampler
 from foodmtl.data.table import SampleTable
 from foodmtl.data.transforms import eval_transform, train_transform
@@ -21,11 +22,6 @@ DATASETS: Registry = Registry("dataset")
 SYNTHFOOD_HINT = "python data_prep/make_synthfood.py --out {root}"
 
 
-def require_dir(path: Path, hint: str) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"data not found: {path}\n  create it with: {hint}")
-
-
 @DATASETS.register("synthfood")
 def synthfood(root: str, taxonomy: str | None) -> SampleTable:
     """SynthFood: Food-101 layout + taxonomy.csv + FoodSeg103-layout masks, joined by image id."""
@@ -34,7 +30,7 @@ def synthfood(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
     root = Path(root)
-    require_dir(root / "food101", SYNTHFOOD_HINT.format(root=root))
+    require_path(root / "food101", "SynthFood", SYNTHFOOD_HINT.format(root=root))
     table = attach_taxonomy(read_food101(root / "food101"), load_taxonomy(taxonomy or str(root / "taxonomy.csv")))
     seg = read_foodseg103(root / "foodseg103")
     masks = dict(zip(seg.frame["image"].map(lambda p: Path(p).stem), seg.frame["mask"]))
@@ -64,6 +60,22 @@ def foodseg103(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.foodseg103 import read_foodseg103
 
     return read_foodseg103(root)
+
+
+@DATASETS.register("coco")
+def coco(root: str, taxonomy: str | None) -> SampleTable:
+    """COCO-format masks (e.g. the Food Recognition Benchmark, UEC-FoodPix converted):
+    ``root/<split>/images/`` + ``root/<split>/annotations.json``, with masks converted once
+    into ``root/<split>/masks/`` by data_prep/coco_to_masks.py."""
+    from foodmtl.data.coco import read_coco_masks
+
+    root_path = Path(root)
+    splits = sorted(d.name for d in root_path.glob("*") if (d / "images").is_dir())
+    if not splits:
+        raise FileNotFoundError(f"COCO data not found: no {root}/<split>/images/ folder")
+    tables = [read_coco_masks(root_path / s / "masks", root_path / s / "images", s) for s in splits]
+    return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True),
+                       merge_vocab([t.vocab for t in tables]))
 
 
 def build_tasks(names: list[str], vocab: dict[str, list[str]]) -> list[TaskSpec]:

@@ -27,6 +27,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from foodmtl.data.foodseg103 import IMAGE_SUFFIXES, read_category_ids
+from foodmtl.data.paths import require_path
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.tasks import SEG_IGNORE
 
@@ -41,7 +42,7 @@ def coco_to_masks(annotation_file: str | Path, image_dir: str | Path, out_dir: s
     annotation_file, image_dir, out_dir = (Path(p).expanduser().resolve()
                                            for p in (annotation_file, image_dir, out_dir))
     coco = load_coco(annotation_file)
-    require_dir(image_dir, "image folder")
+    require_path(image_dir, "COCO image folder", "pass the folder the json's file_name entries are in")
     classes, class_of = category_mapping(coco, annotation_file)
     images = present_images(coco, image_dir, annotation_file)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,8 +60,9 @@ def coco_to_masks(annotation_file: str | Path, image_dir: str | Path, out_dir: s
 def read_coco_masks(out_dir: str | Path, image_dir: str | Path, split: str) -> SampleTable:
     """Re-read a folder written by ``coco_to_masks``: each mask paired with the image of its stem."""
     out_dir, image_dir = Path(out_dir).expanduser().resolve(), Path(image_dir).expanduser().resolve()
-    require_dir(out_dir, "mask folder")
-    require_dir(image_dir, "image folder")
+    require_path(out_dir, "COCO masks", f"python data_prep/coco_to_masks.py --ann ANNOTATIONS.json "
+                 f"--images {image_dir} --out {out_dir} --split {split}")
+    require_path(image_dir, "COCO image folder", "pass the folder the json's file_name entries are in")
     if not (out_dir / CATEGORY_FILE).is_file():
         raise FileNotFoundError(f"{out_dir / CATEGORY_FILE} not found: is {out_dir} the output of "
                                 "data_prep/coco_to_masks.py?")
@@ -74,11 +76,6 @@ def read_coco_masks(out_dir: str | Path, image_dir: str | Path, split: str) -> S
     frame = pd.DataFrame({"image": [str(by_stem[m.stem]) for m in kept], "split": split,
                           "source": SOURCE, "mask": [str(m) for m in kept]})
     return SampleTable(empty_columns(frame), {"segmentation": classes})
-
-
-def require_dir(path: Path, what: str) -> None:
-    if not path.is_dir():
-        raise FileNotFoundError(f"{what} not found: {path}")
 
 
 def load_coco(annotation_file: Path) -> COCO:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from foodmtl.data.paths import require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "food101"
@@ -35,10 +36,7 @@ def read_food101(root: str | Path) -> SampleTable:
 
 
 def require(path: Path, alternative: Path | None = None) -> None:
-    if path.exists() or (alternative is not None and alternative.exists()):
-        return
-    also = f" (and so is {alternative})" if alternative is not None else ""
-    raise FileNotFoundError(f"Food-101 not found: {path} is missing{also}.\n  To get it: {HOW_TO_GET}")
+    require_path(path, "Food-101", HOW_TO_GET, alternative)
 
 
 def read_classes(path: Path) -> list[str]:

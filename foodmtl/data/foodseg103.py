@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from foodmtl.data.paths import require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "foodseg103"
@@ -35,9 +36,8 @@ def read_foodseg103(root: str | Path) -> SampleTable:
     return SampleTable(empty_columns(frame), {"segmentation": classes})
 
 
-def require(path: Path) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"FoodSeg103 not found: {path} is missing.\n  To get it: {HOW_TO_GET}")
+def require(path: Path, alternative: Path | None = None) -> None:
+    require_path(path, "FoodSeg103", HOW_TO_GET, alternative)
 
 
 def read_category_ids(path: Path) -> list[str]:

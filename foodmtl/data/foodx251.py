@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from foodmtl.data.paths import require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "foodx251"
@@ -40,10 +41,7 @@ def read_foodx251(root: str | Path) -> SampleTable:
 
 
 def require(path: Path, alternative: Path | None = None) -> None:
-    if path.exists() or (alternative is not None and alternative.exists()):
-        return
-    also = f" (and so is {alternative})" if alternative is not None else ""
-    raise FileNotFoundError(f"FoodX-251 not found: {path} is missing{also}.\n  To get it: {HOW_TO_GET}")
+    require_path(path, "FoodX-251", HOW_TO_GET, alternative)
 
 
 def read_class_list(path: Path) -> list[str]:
