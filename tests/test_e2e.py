@@ -64,3 +64,13 @@ def test_unknown_names_are_listed(synthfood_root, tmp_path, capsys, override, ex
     code = main(["train", str(TINY), f"data.root={synthfood_root}", f"output_dir={tmp_path}", override])
     assert code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_resuming_with_other_tasks_or_classes_is_refused(tiny_run, synthfood_root, capsys):
+    run_dir, _ = tiny_run
+    before = (run_dir / "metrics.jsonl").read_text()
+    code = main(["train", str(TINY), f"data.root={synthfood_root}", f"resume={run_dir / 'checkpoints' / 'last.pt'}",
+                 "tasks=[dish,category]"])
+    assert code == 2
+    assert "class lists differ" in capsys.readouterr().err
+    assert (run_dir / "metrics.jsonl").read_text() == before

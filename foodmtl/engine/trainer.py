@@ -13,7 +13,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from foodmtl.config import Config, save_config, to_dict
+from foodmtl.config import Config, ConfigError, save_config, to_dict
 from foodmtl.data.builder import build_data, train_loader
 from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
 from foodmtl.engine.distributed import DistInfo, broadcast_object, cleanup, init_distributed, sum_over_ranks
@@ -70,6 +70,10 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
 
 def task_table(tasks: list[TaskSpec]) -> list[dict]:
     return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
+
+
+def summarize_tasks(table: list[dict]) -> str:
+    return ", ".join(f"{t['name']}({len(t['classes'])})" for t in table)
 
 
 @dataclass
@@ -283,6 +287,10 @@ class Trainer:
             old.unlink()
 
     def _restore(self, snapshot: dict) -> str | None:
+        if snapshot.get("tasks") != task_table(self.tasks):
+            raise ConfigError("the checkpoint's tasks or class lists differ from this data's: "
+                              f"{summarize_tasks(snapshot.get('tasks') or [])} vs {summarize_tasks(task_table(self.tasks))}; "
+                              "resume on the data it was trained on")
         self.objective.load_state_dict(snapshot["objective"])
         self.optimizer.load_state_dict(snapshot["optimizer"])
         self.scheduler.load_state_dict(snapshot["scheduler"])
