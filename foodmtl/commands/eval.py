@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -11,6 +12,7 @@ def register(sub) -> None:
     p.add_argument("overrides", nargs="*", help="key=value, e.g. data.root=/data/food-101")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.add_argument("--cpu", action="store_true", help="evaluate on the CPU even if a GPU is present")
+    p.add_argument("--plots", type=Path, help="write confusion_<task>.png for each single-label task here")
     p.set_defaults(func=run)
 
 
@@ -32,11 +34,17 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("the data's class lists differ from the checkpoint's; evaluate on the data it was trained on")
     loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info)
     metrics, skipped = evaluate(model, loader, info, cfg.train.amp)
+    plots = []
+    if args.plots:  # a second pass over the eval split
+        from foodmtl.viz.confusion import confusion_plots
+        plots = confusion_plots(model, loader, info, args.plots, cfg.train.amp)
     cleanup()
     if info.is_main:
         print(metrics_table(metrics))
         if skipped:
             print(f"skipped {skipped} unreadable image(s)")
+        for path in plots:
+            print(f"wrote {path}")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(metrics, f, indent=2, sort_keys=True)

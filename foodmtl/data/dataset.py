@@ -10,6 +10,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from foodmtl.data.decode import decode_side, load_rgb
 from foodmtl.data.table import SampleTable
 from foodmtl.tasks import IGNORE_INDEX, SEG_IGNORE, TaskSpec
 
@@ -45,6 +46,7 @@ class FoodDataset(Dataset):
         self.tasks = list(tasks)
         self.labels = {t.name: encode_labels(table, t) for t in tasks}
         self.transform = transform
+        self.decode_side = decode_side(transform)
         self.strict = strict
 
     def __len__(self) -> int:
@@ -58,7 +60,8 @@ class FoodDataset(Dataset):
         path = self.paths[i]
         mask_path = self._mask_path(i)
         try:
-            image = load_rgb(path)
+            # a mask must match the file's full size, so its image is decoded at full size too
+            image = load_rgb(path, 0 if mask_path else self.decode_side)
             mask = load_mask(mask_path, image.shape[:2]) if mask_path else None
         except UNREADABLE as exc:
             if self.strict:
@@ -91,11 +94,6 @@ def multi_hot(indices: list[int] | None, n: int) -> Tensor:
     vec = torch.zeros(n)
     vec[indices] = 1.0
     return vec
-
-
-def load_rgb(path: str) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def load_mask(path: str, hw: tuple[int, int]) -> np.ndarray:

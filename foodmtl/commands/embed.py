@@ -1,0 +1,44 @@
+"""``foodmtl embed CHECKPOINT --out DIR``: t-SNE maps of pooled features, by dish and by cuisine."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("embed", help="t-SNE maps of a checkpoint's backbone features, coloured by dish and cuisine")
+    p.add_argument("checkpoint")
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. data.root=/data/food-101")
+    p.add_argument("--out", type=Path, required=True, help="folder for tsne_dish.png and tsne_cuisine.png")
+    p.add_argument("--split", choices=("eval", "train"), default="eval",
+                   help="the config's eval or train split (both without augmentation)")
+    p.add_argument("--limit", type=int, default=2000, help="at most this many random samples (0: all)")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from torch.utils.data import DataLoader
+
+    from foodmtl.config import parse_override, set_dotted
+    from foodmtl.data.builder import build_data
+    from foodmtl.data.dataset import collate
+    from foodmtl.engine.distributed import pick_device
+    from foodmtl.engine.inference import load_trained
+    from foodmtl.viz.embedding import embedding_maps, subset, unaugmented
+
+    overrides: dict = {}
+    for item in args.overrides:
+        set_dotted(overrides, *parse_override(item))
+    device = pick_device("cpu" if args.cpu else "auto", 0)
+    model, cfg, tasks = load_trained(args.checkpoint, overrides, device)
+    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed)
+    if [t.classes for t in data.tasks] != [t.classes for t in tasks]:
+        raise SystemExit("the data's class lists differ from the checkpoint's; embed the data it was trained on")
+    dataset = data.eval if args.split == "eval" else unaugmented(data.train, cfg.data.image_size)
+    loader = DataLoader(subset(dataset, args.limit, cfg.train.seed), batch_size=cfg.data.eval_batch_size,
+                        num_workers=cfg.data.num_workers, collate_fn=collate)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in embedding_maps(model, loader, device, args.out):
+        print(path)
+    return 0
