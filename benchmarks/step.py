@@ -1,0 +1,171 @@
+"""Train-step cost of foodmtl's multi-task Objective against a bare timm classifier.
+
+On one random batch: the bare timm backbone with one linear classifier (cross-entropy), the
+foodmtl Objective (MultiTaskModel with dish, category, cuisine and ingredients heads,
+per-task losses, uniform weighting), and the same with a segmentation task (U-Net decoder).
+Each row is forward, backward and AdamW step; the rows take turns step by step, so drift in
+machine load hits them alike. Prints median seconds per step and the ratio to the bare
+model; on CUDA also images/s and peak memory of a row measured alone:
+
+    python benchmarks/step.py --backbone resnet18 --batch 16 --size 128 --steps 10
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from foodmtl.config import ModelConfig
+from foodmtl.engine.evaluate import autocast
+from foodmtl.engine.objective import Objective
+from foodmtl.engine.trainer import param_groups
+from foodmtl.models.multitask import build_model
+from foodmtl.tasks import TaskSpec
+from foodmtl.weighting import build_weighting
+
+CLASSES = {"dish": 101, "category": 20, "cuisine": 12, "ingredients": 50, "segmentation": 104}
+KINDS = {"ingredients": "multilabel", "segmentation": "segmentation"}
+WEIGHT_DECAY = 0.05
+
+Step = Callable[[], None]
+
+
+def make_batch(tasks: list[str], batch: int, size: int, device: torch.device) -> tuple[Tensor, dict[str, Tensor]]:
+    gen = torch.Generator().manual_seed(0)
+    targets = {t: torch.randint(0, n, (batch,), generator=gen) for t, n in CLASSES.items()}
+    targets["ingredients"] = (torch.rand(batch, CLASSES["ingredients"], generator=gen) < 0.1).float()
+    targets["segmentation"] = torch.randint(0, CLASSES["segmentation"], (batch, size, size), generator=gen)
+    images = torch.randn(batch, 3, size, size, generator=gen)
+    return images.to(device), {t: targets[t].to(device) for t in tasks}
+
+
+def optimizer_step(loss_fn: Callable[[], Tensor], module: nn.Module, groups, args) -> Step:
+    """One train step: zero grads, forward under autocast, (scaled) backward, AdamW step."""
+    optimizer = torch.optim.AdamW(groups, lr=1e-4)
+    scaler = torch.amp.GradScaler(enabled=args.amp == "fp16")
+    module.train()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(args.device, args.amp):
+            loss = loss_fn()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return step
+
+
+def prepare(module: nn.Module, args) -> nn.Module:
+    module = module.to(args.device)
+    return module.to(memory_format=torch.channels_last) if args.channels_last else module
+
+
+def bare_step(args) -> Step:
+    model = prepare(timm.create_model(args.backbone, pretrained=False, num_classes=CLASSES["dish"]), args)
+    images, targets = make_batch(["dish"], args.batch, args.size, args.device)
+    images = prepare(images, args)
+    return optimizer_step(lambda: F.cross_entropy(model(images), targets["dish"]), model,
+                          [{"params": model.parameters(), "weight_decay": WEIGHT_DECAY}], args)
+
+
+def multitask_step(tasks: list[str], args) -> Step:
+    specs = [TaskSpec(t, KINDS.get(t, "multiclass"), tuple(map(str, range(CLASSES[t])))) for t in tasks]
+    model = build_model(ModelConfig(backbone=args.backbone, decoder=args.decoder), specs)
+    objective = prepare(Objective(model, build_weighting("uniform", tasks, {})), args)
+    images, targets = make_batch(tasks, args.batch, args.size, args.device)
+    images = prepare(images, args)
+    return optimizer_step(lambda: objective(images, targets, tasks).total, objective,
+                          param_groups(objective, WEIGHT_DECAY), args)
+
+
+ROWS: dict[str, Callable[[argparse.Namespace], Step]] = {
+    "bare timm + linear": bare_step,
+    "multi-task (4 heads)": lambda args: multitask_step(["dish", "category", "cuisine", "ingredients"], args),
+    "multi-task + segmentation": lambda args: multitask_step(
+        ["dish", "category", "cuisine", "ingredients", "segmentation"], args),
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(step: Step, device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def peak_memory_mib(make: Callable[[argparse.Namespace], Step], args) -> float:
+    """Peak CUDA memory of one row alone (weights, optimizer state, activations), MiB."""
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(args.device)
+    step = make(args)
+    for _ in range(2):  # AdamW state exists from the first step on
+        step()
+    sync(args.device)
+    peak = torch.cuda.max_memory_allocated(args.device) / 2**20
+    del step
+    return peak
+
+
+def median_times(args) -> dict[str, float]:
+    torch.manual_seed(0)
+    steps = {name: make(args) for name, make in ROWS.items()}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for i in range(args.warmup + args.steps):
+        for name, step in steps.items():
+            seconds = timed(step, args.device)
+            if i >= args.warmup:
+                times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def table(times: dict[str, float], memory: dict[str, float], args) -> str:
+    bare = times["bare timm + linear"]
+    cuda = args.device.type == "cuda"
+    where = torch.cuda.get_device_name(args.device) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    lines = [f"{args.backbone}, batch {args.batch}, {args.size} px, amp {args.amp}, channels_last "
+             f"{args.channels_last}, {where}, median of {args.steps} steps after {args.warmup} warm-up, "
+             f"torch {torch.__version__}", "",
+             "| row | s / step | × bare |" + (" images/s | peak MiB |" if cuda else ""),
+             "| --- | ---: | ---: |" + (" ---: | ---: |" if cuda else "")]
+    for name, seconds in times.items():
+        extra = f" {args.batch / seconds:.0f} | {memory[name]:.0f} |" if cuda else ""
+        lines.append(f"| {name} | {seconds:.4f} | {seconds / bare:.3f} |{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--decoder", default="unet", help="segmentation decoder: unet | fpn")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    args = parser.parse_args()
+    args.device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    cuda = args.device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    memory = {name: peak_memory_mib(make, args) for name, make in ROWS.items()} if cuda else {}
+    print(table(median_times(args), memory, args))
+
+
+if __name__ == "__main__":
+    main()
