@@ -9,6 +9,9 @@ from torch import Tensor, nn
 from foodmtl.registry import unknown_name_error
 
 
+MIN_REDUCTION = 4  # finest feature stride handed to a segmentation decoder
+
+
 @dataclass
 class Features:
     pooled: Tensor                    # (B, C) global representation for the heads
@@ -36,8 +39,10 @@ class Backbone(nn.Module):
 
     Without a decoder the model is created with ``num_classes=0`` so the pooled
     vector is exactly timm's pre-logits (cls token for ViTs, avg-pool for CNNs).
-    With a decoder it is created with ``features_only=True`` and the pooled
-    vector is the average of the last map.
+    With a decoder it is created with ``features_only=True``; the decoder gets
+    the maps at stride 4 and coarser (FPN's P2-P5: a stride-2 level would
+    quadruple the decoder's cost for little gain), and the pooled vector is the
+    average of the last map.
     """
 
     def __init__(self, name: str, pretrained: bool = False, pretrained_file: str | None = None,
@@ -47,8 +52,10 @@ class Backbone(nn.Module):
         kwargs = {} if drop_path_rate is None else {"drop_path_rate": drop_path_rate}
         if multiscale:
             self.net = create_timm(name, pretrained, pretrained_file, features_only=True, **kwargs)
-            self.feature_channels: list[int] = list(self.net.feature_info.channels())
-            self.feature_reductions: list[int] = list(self.net.feature_info.reduction())
+            reductions = self.net.feature_info.reduction()
+            self.levels = [i for i, r in enumerate(reductions) if r >= MIN_REDUCTION] or [len(reductions) - 1]
+            self.feature_channels: list[int] = [self.net.feature_info.channels()[i] for i in self.levels]
+            self.feature_reductions: list[int] = [reductions[i] for i in self.levels]
             self.num_features = self.feature_channels[-1]
         else:
             self.net = create_timm(name, pretrained, pretrained_file, num_classes=0, **kwargs)
@@ -58,7 +65,8 @@ class Backbone(nn.Module):
     def forward(self, images: Tensor) -> Features:
         if not self.multiscale:
             return Features(self.net(images))
-        maps = [to_nchw(m, c) for m, c in zip(self.net(images), self.feature_channels)]
+        every = self.net(images)
+        maps = [to_nchw(every[i], c) for i, c in zip(self.levels, self.feature_channels)]
         return Features(maps[-1].mean(dim=(2, 3)), maps)
 
 
