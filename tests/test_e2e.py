@@ -74,3 +74,12 @@ def test_resuming_with_other_tasks_or_classes_is_refused(tiny_run, synthfood_roo
     assert code == 2
     assert "class lists differ" in capsys.readouterr().err
     assert (run_dir / "metrics.jsonl").read_text() == before
+
+
+def test_resuming_a_finished_run_keeps_its_final_metrics(tiny_run, synthfood_root):
+    run_dir, final = tiny_run
+    cfg = load_config(TINY, [f"data.root={synthfood_root}", f"resume={run_dir / 'checkpoints' / 'last.pt'}",
+                             "train.epochs=4"])
+    _, again = train(cfg)
+    assert again == pytest.approx(final, abs=1e-6)
+    assert json.loads((run_dir / "summary.json").read_text())["final"] == pytest.approx(final, abs=1e-6)

@@ -158,6 +158,9 @@ class Trainer:
                 final = self.evaluate_and_checkpoint()
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
+            if not final:  # resumed after its last epoch: report the checkpoint's metrics again
+                final, _ = evaluate(self.objective.model, self.eval_loader, self.info, self.cfg.train.amp,
+                                    self.cfg.model.channels_last)
             self.save_overlays()
             self.tracker.summary({**provenance(self.info.world), "final": final, "best": self.state.best, "steps": self.state.step,
                                   "epochs": self.state.epoch, "skipped_images": self.state.skipped,
