@@ -4,126 +4,117 @@
 
     Δm = 100/T · Σ_t (M_t − B_t) / B_t
 
-over the T task metrics in the table, where B_t is the single-task baseline's mean for
-metric t (all metrics here are higher-is-better). Single-task baselines are runs whose
-config has exactly one task; their row shows their own metric only.
+over the T task metrics in the table, where M_t is the method's mean over seeds and B_t the
+mean of the single-task baselines of metric t's task (all metrics here are higher-is-better).
+Single-task baselines are runs whose config has exactly one task; their row shows their own
+task's metrics only. The best multi-task value of each column is marked.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
-import yaml
 
-METHOD_COLUMN = "method"
+from foodmtl.registry import unknown_name_error
+from foodmtl.runs import Run
 
-
-def load_local_runs(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per finished run folder under ``runs_dir`` (any depth)."""
-    rows = []
-    for summary_path in sorted(Path(runs_dir).rglob("summary.json")):
-        config_path = summary_path.with_name("config.yaml")
-        if not config_path.exists():
-            continue
-        config = yaml.safe_load(config_path.read_text())
-        final = json.loads(summary_path.read_text()).get("final") or {}
-        rows.append(run_row(config, final, str(summary_path.parent)))
-    return pd.DataFrame(rows)
+METHOD = "method"
+DELTA = "Δm%"
+SINGLE = "single-task"
+PRIMARY = ("top1", "f1_micro", "mAP", "mIoU")  # metric names that make the table's columns
 
 
-def run_row(config: dict, final: dict, where: str) -> dict:
-    tasks = config.get("tasks", [])
-    method = f"single-task ({tasks[0]})" if len(tasks) == 1 else config["weighting"]["name"]
-    group = config.get("tracking", {}).get("group") or config.get("experiment")
-    return {METHOD_COLUMN: method, "group": group, "seed": config["train"]["seed"],
-            "tasks": ",".join(tasks), "run": where, **final}
+def runs_frame(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: method, seed, run name, then its final metrics."""
+    return pd.DataFrame([{METHOD: r.method, "seed": r.seed, "run": r.name, **r.final} for r in runs])
 
 
-def load_wandb_runs(path: str, group: str | None = None) -> pd.DataFrame:
-    """Runs of W&B project ``ENTITY/PROJECT``; final metrics from the full history (scan_history)."""
-    import wandb
-
-    api = wandb.Api(timeout=30)
-    rows = []
-    for run in api.runs(path, filters={"group": group} if group else None):
-        last_eval: dict = {}
-        for record in run.scan_history():
-            if any(k.startswith("eval/") for k in record):
-                last_eval = record
-        final = {k[len("eval/"):]: v for k, v in last_eval.items() if k.startswith("eval/") and v is not None}
-        rows.append(run_row(dict(run.config), final, run.url))
-    return pd.DataFrame(rows)
-
-
-def metric_columns(runs: pd.DataFrame, metrics: list[str] | None) -> list[str]:
+def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> list[str]:
     if metrics:
+        for name in metrics:
+            if name not in frame.columns:
+                raise unknown_name_error("metric", name, [c for c in frame.columns if "/" in c])
         return metrics
-    return sorted(c for c in runs.columns if "/" in c and c.split("/")[1] in ("top1", "f1_micro", "mIoU", "mAP"))
+    return sorted(c for c in frame.columns if "/" in c and c.split("/", 1)[1] in PRIMARY)
 
 
-def summarize(runs: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Mean and std over seeds per method, plus Δm% where single-task baselines exist."""
-    columns = metric_columns(runs, metrics)
-    grouped = runs.groupby(METHOD_COLUMN)[columns]
-    table = grouped.mean().join(grouped.std(ddof=1).fillna(0.0), rsuffix=" std")
-    table["seeds"] = runs.groupby(METHOD_COLUMN).size()
-    baselines = single_task_baselines(runs, columns)
+def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Per method: mean and sample std (``<metric> std``) over seeds, seed count, and Δm%
+    where single-task baselines exist. Multi-task methods first, then the baselines, each A-Z."""
+    columns = metric_columns(frame, metrics)
+    grouped = frame.groupby(METHOD)
+    table = grouped[columns].mean().join(grouped[columns].std(ddof=1).add_suffix(" std"))
+    table["seeds"] = grouped.size()
+    table = table[table[columns].notna().any(axis=1)]  # e.g. baselines of tasks left out by ``metrics``
+    baselines = single_task_baselines(table, columns)
     if baselines:
-        table["Δm%"] = [delta_m(table.loc[m, list(baselines)], baselines) if not m.startswith("single-task")
-                        else float("nan") for m in table.index]
-    return table
+        table[DELTA] = [float("nan") if is_single(m) else delta_m(table.loc[m], baselines) for m in table.index]
+    return table.loc[sorted(table.index, key=lambda m: (is_single(m), m))]
 
 
-def single_task_baselines(runs: pd.DataFrame, columns: list[str]) -> dict[str, float]:
-    """Mean of each metric over the single-task runs of its own task."""
+def is_single(method: str) -> bool:
+    return method.startswith(SINGLE)
+
+
+def single_task_baselines(table: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    """Metric -> mean of the single-task runs of its own task."""
     out = {}
     for column in columns:
-        task = column.split("/")[0]
-        rows = runs[runs[METHOD_COLUMN] == f"single-task ({task})"]
-        if len(rows) and rows[column].notna().any():
-            out[column] = float(rows[column].mean())
+        method = f"{SINGLE} ({column.split('/')[0]})"
+        if method in table.index and pd.notna(table.loc[method, column]):
+            out[column] = float(table.loc[method, column])
     return out
 
 
-def delta_m(values: pd.Series, baselines: dict[str, float]) -> float:
-    terms = [(values[c] - b) / b for c, b in baselines.items() if b != 0]
-    return 100.0 * sum(terms) / len(terms)
+def delta_m(means: pd.Series, baselines: dict[str, float]) -> float:
+    """NaN when the method lacks one of the baselines' metrics (a different task set)."""
+    terms = [(means[c] - b) / b for c, b in baselines.items() if b != 0]
+    return 100.0 * sum(terms) / len(terms) if terms else float("nan")
 
 
 def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
-    """Cells ``mean ± std``; the best multi-task value of each column in bold."""
+    """``csv``: the raw numbers; ``markdown``/``latex``: cells ``mean ± std`` in percent,
+    the best multi-task value of each column in bold."""
     if fmt == "csv":
-        return table.to_csv(float_format="%.4f")
+        return table.to_csv(float_format="%.6g")
     means = [c for c in table.columns if not c.endswith(" std") and c != "seeds"]
-    multi = [m for m in table.index if not m.startswith("single-task")]
+    multi = [m for m in table.index if not is_single(m)]
     cells = pd.DataFrame(index=table.index)
     for column in means:
         best = table.loc[multi, column].max() if multi else None
-        cells[column] = [cell(table, m, column, bold=(m in multi and table.loc[m, column] == best), fmt=fmt)
-                         for m in table.index]
-    cells["seeds"] = table["seeds"]
-    if fmt == "latex":
-        return cells.rename(columns={"Δm%": "$\\Delta_m$ (\\%)"}).to_latex(escape=False)
-    return markdown(cells)
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    header = [frame.index.name or METHOD_COLUMN, *map(str, frame.columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for index, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(index), *map(str, row.tolist())]) + " |")
-    return "\n".join(lines)
+        cells[column] = [cell(table, m, column, m in multi and table.loc[m, column] == best, fmt) for m in table.index]
+    cells["seeds"] = table["seeds"].astype(str)
+    return latex(cells) if fmt == "latex" else markdown(cells)
 
 
 def cell(table: pd.DataFrame, method: str, column: str, bold: bool, fmt: str) -> str:
     value = table.loc[method, column]
     if pd.isna(value):
         return "–"
-    std = table.loc[method, f"{column} std"] if f"{column} std" in table else None
-    scale = 1.0 if column == "Δm%" else 100.0  # metrics shown in percent
-    pm = " $\\pm$ " if fmt == "latex" else " ± "
-    text = f"{value * scale:.2f}" + (f"{pm}{std * scale:.2f}" if std is not None and not pd.isna(std) else "")
-    if not bold:
-        return text
-    return f"\\textbf{{{text}}}" if fmt == "latex" else f"**{text}**"
+    scale = 1.0 if column == DELTA else 100.0  # metrics are fractions, shown in percent
+    text = f"{value * scale:+.2f}" if column == DELTA else f"{value * scale:.2f}"
+    std = table.loc[method, f"{column} std"] if f"{column} std" in table.columns else float("nan")
+    if pd.notna(std):
+        text += (" $\\pm$ " if fmt == "latex" else " ± ") + f"{std * scale:.2f}"
+    if bold:
+        return f"\\textbf{{{text}}}" if fmt == "latex" else f"**{text}**"
+    return text
+
+
+def markdown(cells: pd.DataFrame) -> str:
+    header = [METHOD, *cells.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([str(method), *row]) + " |" for method, row in zip(cells.index, cells.values.tolist())]
+    return "\n".join(lines) + "\n"
+
+
+def latex(cells: pd.DataFrame) -> str:
+    """A booktabs tabular."""
+    header = [METHOD, *(("$\\Delta_m$ (\\%)" if c == DELTA else tex_escape(c)) for c in cells.columns)]
+    rows = [" & ".join([tex_escape(str(m)), *row]) + " \\\\" for m, row in zip(cells.index, cells.values.tolist())]
+    return "\n".join(["\\begin{tabular}{l" + "c" * len(cells.columns) + "}", "\\toprule",
+                      " & ".join(header) + " \\\\", "\\midrule", *rows, "\\bottomrule", "\\end{tabular}"]) + "\n"
+
+
+def tex_escape(text: str) -> str:
+    for char in "&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text

@@ -1,0 +1,46 @@
+"""``foodmtl plot RUNS_DIR|wandb:ENTITY/PROJECT --out DIR``: task-weight and validation curves (PNG)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plot", help="task-weight trajectories and validation curves of a group of runs (PNG)")
+    p.add_argument("source", help="folder of run folders (e.g. runs/synthfood-ablation) or wandb:ENTITY/PROJECT")
+    p.add_argument("--group", help="only runs of this group (tracking.group, else the experiment)")
+    p.add_argument("--out", default=".", help="folder for <group>-weights.png and <group>-validation.png")
+    p.add_argument("--smooth", type=int, default=20, help="rolling mean of the task weights over N steps")
+    p.add_argument("--wandb", choices=["auto", "online", "offline"],
+                   help="also log the figures as images to a new W&B run (job_type=plots) in the group")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from foodmtl.runs import load_group
+    from foodmtl.tables import is_single
+    from foodmtl.viz.curves import plot_validation, plot_weights
+
+    runs = load_group(args.source, args.group)
+    group = runs[0].group
+    out = Path(args.out)
+    figures = {"validation": plot_validation(runs, out / f"{group}-validation.png")}
+    if any(not is_single(r.method) for r in runs):
+        figures["weights"] = plot_weights(runs, out / f"{group}-weights.png", args.smooth)
+    for path in figures.values():
+        print(path)
+    if args.wandb:
+        log_to_wandb(figures, runs[0].config.get("tracking") or {}, group, args.wandb, out)
+    return 0
+
+
+def log_to_wandb(figures: dict[str, Path], tracking: dict, group: str, mode: str, out: Path) -> None:
+    """Images under ``plots/<name>`` of a new W&B run in the runs' project and group."""
+    import wandb
+
+    from foodmtl.tracking.wandb_run import WandbWriter
+
+    writer = WandbWriter(mode, out, f"{group}-plots", {}, tracking.get("project", "foodmtl"),
+                         tracking.get("entity"), group, job_type="plots")
+    writer.log({"step": 0, **{f"plots/{name}": wandb.Image(str(path)) for name, path in figures.items()}})
+    writer.finish()

@@ -1,0 +1,41 @@
+"""``foodmtl sweep SWEEP.yaml``: run an ablation grid locally, or emit it for torchrun, SLURM or W&B."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="run an ablation grid (methods x seeds + single-task baselines)")
+    p.add_argument("spec", help="sweep YAML, e.g. experiments/ablations/synthfood.yaml")
+    p.add_argument("--emit", choices=["torchrun", "slurm", "wandb"],
+                   help="write the grid as torchrun commands, a SLURM array script or a W&B sweep file "
+                        "instead of running it here")
+    p.add_argument("--out", help="file for --emit (default: stdout)")
+    p.add_argument("--run", action="append", metavar="NAME", help="only this run, e.g. uncertainty-s0 (repeatable)")
+    p.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per run for --emit torchrun|slurm")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from foodmtl import sweep
+
+    spec = sweep.load_spec(args.spec)
+    runs = sweep.select(sweep.expand(spec), args.run)
+    if args.emit is None:
+        failed = sweep.run_local(runs)
+        if failed:
+            print(f"{len(failed)} of {len(runs)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1 if failed else 0
+    if args.emit == "torchrun":
+        text = sweep.torchrun_commands(runs, args.nproc)
+    elif args.emit == "slurm":
+        text = sweep.slurm_script(spec, runs, args.nproc)
+    else:
+        text = sweep.wandb_sweep(spec, runs)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        print(text, end="")
+    return 0

@@ -1,0 +1,176 @@
+"""Ablation sweeps: a YAML grid of methods x seeds (+ single-task baselines) -> named runs.
+
+A sweep file (``experiments/ablations/*.yaml``)::
+
+    base: ../synthfood/ablation.yaml       # experiment YAML, relative to this file
+    group: synthfood-ablation              # W&B group, and the runs' folder runs/<group>/
+    seeds: [0, 1, 2]
+    overrides: [train.epochs=4]            # every run (optional)
+    methods:                               # run "<method>-s<seed>": these key=value overrides
+      uniform: [weighting.name=uniform]
+      manual: [weighting.name=manual, weighting.options.weights.ingredients=4]
+    single_task: [dish, ingredients]       # run "single-<task>-s<seed>": tasks=[<task>], uniform
+
+Each run is a ``foodmtl train`` argument list, so the same grid runs locally in sequence,
+or is emitted as torchrun commands, a SLURM array script or a W&B sweep file.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from foodmtl.config import ConfigError, load_config, read_yaml
+from foodmtl.registry import unknown_name_error
+from foodmtl.tasks import TASK_KINDS
+
+log = logging.getLogger(__name__)
+
+PRIMARY_METRIC = {"multiclass": "top1", "multilabel": "mAP", "segmentation": "mIoU"}
+SLURM_TRAIN = "experiments/slurm/train.sbatch"
+
+
+@dataclass
+class SweepSpec:
+    path: Path                  # the sweep file
+    base: Path                  # experiment YAML every run starts from
+    group: str
+    seeds: list[int]
+    methods: dict[str, list[str]] = field(default_factory=dict)
+    single_task: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepRun:
+    name: str                   # run folder and W&B run name, e.g. "uncertainty-s0"
+    args: list[str]             # `foodmtl train` arguments: base YAML, then key=value overrides
+    folder: Path                # where the run writes config.yaml, metrics.jsonl, summary.json
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep file not found: {path}")
+    raw = read_yaml(path)
+    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep keys {sorted(unknown)}")
+    missing = [k for k in ("base", "group", "seeds") if k not in raw]
+    if missing or not (raw.get("methods") or raw.get("single_task")):
+        raise ConfigError(f"{path}: a sweep needs base, group, seeds and methods or single_task")
+    methods = {str(name): list(overrides or []) for name, overrides in (raw.get("methods") or {}).items()}
+    return SweepSpec(path=path, base=Path(os.path.normpath(path.parent / raw["base"])), group=str(raw["group"]),
+                     seeds=[int(s) for s in raw["seeds"]], methods=methods,
+                     single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []))
+
+
+def expand(spec: SweepSpec) -> list[SweepRun]:
+    """Every grid point, methods first; each config is loaded (so validated) here, before any run."""
+    points = [(f"{m}-s{seed}", seed, extra) for m, extra in spec.methods.items() for seed in spec.seeds]
+    points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
+               for t in spec.single_task for seed in spec.seeds]
+    runs = []
+    for name, seed, extra in points:
+        overrides = [f"experiment={spec.group}", f"tracking.group={spec.group}", f"run={name}",
+                     f"train.seed={seed}", *spec.overrides, *extra]
+        cfg = load_config(spec.base, overrides)
+        runs.append(SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name))
+    return runs
+
+
+def single_task_overrides(task: str) -> list[str]:
+    if task not in TASK_KINDS:
+        raise unknown_name_error("single_task task", task, TASK_KINDS)
+    return [f"tasks=[{task}]", "weighting.name=uniform", f"train.best_metric={task}/{PRIMARY_METRIC[TASK_KINDS[task]]}"]
+
+
+def select(runs: list[SweepRun], names: list[str] | None) -> list[SweepRun]:
+    """The runs called ``names`` (all when None), in grid order."""
+    known = {r.name for r in runs}
+    for name in names or []:
+        if name not in known:
+            raise unknown_name_error("sweep run", name, known)
+    return [r for r in runs if names is None or r.name in names]
+
+
+def run_local(runs: list[SweepRun]) -> list[str]:
+    """Train the runs one after another; returns the names of those that failed.
+
+    Each run is its own ``python -m foodmtl train`` process: a crash, an out-of-memory kill or
+    state left behind (a W&B run, signal handlers, torch threads and RNG) cannot touch the next
+    run, and the command is exactly what the emitted scripts run. Runs with a summary.json are
+    skipped; ``resume=auto`` continues a run that stopped part-way from its last.pt.
+    """
+    failed = []
+    for i, run in enumerate(runs, 1):
+        if (run.folder / "summary.json").exists():
+            log.info("[%d/%d] %s: finished before, skipped", i, len(runs), run.name)
+            continue
+        log.info("[%d/%d] %s: %s", i, len(runs), run.name, shlex.join(run.args))
+        start = time.monotonic()
+        code = subprocess.run([sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"]).returncode
+        log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
+                 "ok" if code == 0 else f"FAILED (exit {code})", time.monotonic() - start)
+        if code != 0:
+            failed.append(run.name)
+    return failed
+
+
+def torchrun_commands(runs: list[SweepRun], nproc: int = 1) -> str:
+    """One ``torchrun`` line per run."""
+    head = ["torchrun", f"--nproc_per_node={nproc}", "-m", "foodmtl", "train"]
+    return "".join(shlex.join(head + run.args) + "\n" for run in runs)
+
+
+def slurm_script(spec: SweepSpec, runs: list[SweepRun], gpus: int = 1) -> str:
+    """A SLURM array job, one task per run, each through experiments/slurm/train.sbatch
+    (torchrun on one node, preemption checkpoint and requeue, resume=auto)."""
+    cases = "".join(f"  {i}) train {shlex.quote(str(run.folder))} {shlex.join(run.args)} ;;\n"
+                    for i, run in enumerate(runs))
+    return f"""#!/bin/bash
+# Sweep {spec.path} ({len(runs)} runs, W&B group {spec.group}), written by `foodmtl sweep --emit slurm`.
+#   sbatch THIS_FILE      (from the repository root)
+#SBATCH --job-name={spec.group}
+#SBATCH --array=0-{len(runs) - 1}
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node={gpus}
+#SBATCH --cpus-per-task={8 * gpus}
+#SBATCH --time=24:00:00
+#SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+#SBATCH --output=slurm-%A_%a.out
+
+# A run with a summary.json is finished: resuming it again would start no epoch.
+train() {{
+  if [ -f "$1/summary.json" ]; then echo "$1 is finished; skipping"; exit 0; fi
+  shift
+  exec bash {SLURM_TRAIN} "$@"
+}}
+
+case "$SLURM_ARRAY_TASK_ID" in
+{cases}esac
+"""
+
+
+def wandb_sweep(spec: SweepSpec, runs: list[SweepRun]) -> str:
+    """A W&B grid sweep over run names; the agent runs ``foodmtl sweep SPEC --run=NAME``."""
+    cfg = load_config(spec.base, spec.overrides)
+    sweep = {
+        "name": spec.group,
+        "project": cfg.tracking.project,
+        **({"entity": cfg.tracking.entity} if cfg.tracking.entity else {}),
+        "method": "grid",
+        "parameters": {"run": {"values": [run.name for run in runs]}},
+        "command": ["${env}", "${interpreter}", "-m", "foodmtl", "sweep", str(spec.path), "${args}"],
+    }
+    return f"# wandb sweep THIS_FILE && wandb agent ENTITY/PROJECT/SWEEP_ID (from the repository root)\n" \
+           f"{yaml.safe_dump(sweep, sort_keys=False)}"

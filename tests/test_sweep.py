@@ -1,0 +1,105 @@
+"""Sweeps: grid expansion, the emitted torchrun / SLURM / W&B texts parsed back, and a real local sweep."""
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from foodmtl.cli import main, parser
+from foodmtl.config import ConfigError, load_config
+from foodmtl.sweep import expand, load_spec, slurm_script, torchrun_commands, wandb_sweep
+
+TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
+
+
+def write_spec(folder: Path, methods: dict, single_task: list, seeds: list, overrides: list) -> Path:
+    spec = {"base": str(TINY), "group": "abl", "seeds": seeds, "methods": methods,
+            "single_task": single_task, "overrides": overrides}
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def spec_path(tmp_path):
+    methods = {"uniform": ["weighting.name=uniform"],
+               "manual": ["weighting.name=manual", "weighting.options.weights={dish: 2}"]}
+    return write_spec(tmp_path, methods, ["dish", "ingredients"], [0, 1], [f"output_dir={tmp_path}/runs"])
+
+
+def test_grid_is_methods_times_seeds_then_single_task_baselines(spec_path, tmp_path):
+    runs = expand(load_spec(spec_path))
+    assert [r.name for r in runs] == ["uniform-s0", "uniform-s1", "manual-s0", "manual-s1", "single-dish-s0",
+                                      "single-dish-s1", "single-ingredients-s0", "single-ingredients-s1"]
+    cfgs = {r.name: load_config(r.args[0], r.args[1:]) for r in runs}
+    assert all(c.tracking.group == "abl" and c.experiment == "abl" and c.run == n for n, c in cfgs.items())
+    assert [cfgs[n].train.seed for n in ("manual-s0", "manual-s1")] == [0, 1]
+    assert cfgs["manual-s1"].weighting.options == {"weights": {"dish": 2}}
+    single = cfgs["single-ingredients-s0"]
+    assert single.tasks == ["ingredients"] and single.weighting.name == "uniform"
+    assert single.train.best_metric == "ingredients/mAP"
+    assert runs[0].folder == tmp_path / "runs" / "abl" / "uniform-s0"
+
+
+def test_a_bad_override_fails_before_any_run(tmp_path):
+    path = write_spec(tmp_path, {"uniform": ["train.epoch=3"]}, [], [0], [])
+    with pytest.raises(ConfigError, match="train.epochs"):
+        expand(load_spec(path))
+
+
+def test_torchrun_lines_parse_back_to_the_runs(spec_path):
+    runs = expand(load_spec(spec_path))
+    lines = torchrun_commands(runs, nproc=4).splitlines()
+    assert len(lines) == len(runs)
+    for line, run in zip(lines, runs):
+        argv = shlex.split(line)
+        assert argv[:5] == ["torchrun", "--nproc_per_node=4", "-m", "foodmtl", "train"]
+        args = parser().parse_args(argv[4:])
+        assert load_config(args.config, args.overrides).run == run.name
+
+
+def test_slurm_array_has_one_task_per_run(spec_path):
+    spec = load_spec(spec_path)
+    runs = expand(spec)
+    script = slurm_script(spec, runs, gpus=2)
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    assert f"#SBATCH --array=0-{len(runs) - 1}" in script and "#SBATCH --gpus-per-node=2" in script
+    cases = re.findall(r"^  (\d+)\) train (.*) ;;$", script, flags=re.M)
+    assert [int(i) for i, _ in cases] == list(range(len(runs)))
+    for (_, line), run in zip(cases, runs):
+        assert shlex.split(line) == [str(run.folder), *run.args]
+
+
+def test_wandb_sweep_file_is_a_grid_over_run_names(spec_path):
+    spec = load_spec(spec_path)
+    runs = expand(spec)
+    sweep = yaml.safe_load(wandb_sweep(spec, runs))
+    assert sweep["method"] == "grid" and sweep["name"] == "abl" and sweep["project"] == "foodmtl"
+    names = sweep["parameters"]["run"]["values"]
+    assert names == [r.name for r in runs]
+    command = sweep["command"]
+    assert command[command.index("sweep") + 1] == str(spec_path) and command[-1] == "${args}"
+    # the agent expands ${args} to --run=NAME
+    assert parser().parse_args(["sweep", str(spec_path), f"--run={names[2]}"]).run == [names[2]]
+
+
+def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(synthfood_root, tmp_path, capsys):
+    methods = {"uniform": ["weighting.name=uniform"],
+               "broken": ["weighting.name=manual", "weighting.options.weights={dish: -1}"]}  # fails at build
+    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish,cuisine]",
+                 "train.epochs=1", "train.max_steps=2", "data.limit=32", "tracking.wandb=disabled"]
+    spec = write_spec(tmp_path, methods, ["cuisine"], [3], overrides)
+    assert main(["sweep", str(spec)]) == 1
+    assert "1 of 3 run(s) failed: broken-s3" in capsys.readouterr().err
+    folder = tmp_path / "runs" / "abl"
+    assert not (folder / "broken-s3" / "summary.json").exists()
+    for name, tasks in [("uniform-s3", ["dish", "cuisine"]), ("single-cuisine-s3", ["cuisine"])]:
+        config = yaml.safe_load((folder / name / "config.yaml").read_text())
+        assert (config["tasks"], config["train"]["seed"], config["tracking"]["group"]) == (tasks, 3, "abl")
+        assert json.loads((folder / name / "summary.json").read_text())["steps"] == 2
+    finished = (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns
+    assert main(["sweep", str(spec), "--run", "uniform-s3"]) == 0
+    assert (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns == finished
