@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from foodmtl.config import ConfigError, load_config, read_yaml
+from foodmtl.engine.preemption import EXIT_PREEMPTED, SIGNALS, Preempted
 from foodmtl.registry import unknown_name_error
 from foodmtl.tasks import TASK_KINDS
 
@@ -116,12 +118,27 @@ def run_local(runs: list[SweepRun]) -> list[str]:
             continue
         log.info("[%d/%d] %s: %s", i, len(runs), run.name, shlex.join(run.args))
         start = time.monotonic()
-        code = subprocess.run([sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"]).returncode
+        code = train_process([sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"])
         log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
                  "ok" if code == 0 else f"FAILED (exit {code})", time.monotonic() - start)
+        if code == EXIT_PREEMPTED:
+            log.warning("sweep preempted during %s (checkpointed); run the same command to go on", run.name)
+            raise Preempted()
         if code != 0:
             failed.append(run.name)
     return failed
+
+
+def train_process(command: list[str]) -> int:
+    """Run one training process; SIGTERM/SIGUSR1 sent to the sweep are passed on to it, so it
+    checkpoints and exits with EXIT_PREEMPTED instead of being orphaned."""
+    child = subprocess.Popen(command)
+    previous = {sig: signal.signal(sig, lambda signum, frame: child.send_signal(signum)) for sig in SIGNALS}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def torchrun_commands(runs: list[SweepRun], nproc: int = 1) -> str:

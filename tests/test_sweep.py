@@ -2,14 +2,19 @@
 import json
 import re
 import shlex
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from foodmtl.cli import main, parser
 from foodmtl.config import ConfigError, load_config
+from foodmtl.engine.preemption import EXIT_PREEMPTED
 from foodmtl.sweep import expand, load_spec, slurm_script, torchrun_commands, wandb_sweep
 
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
@@ -103,3 +108,18 @@ def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(synthfood_root
     finished = (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns
     assert main(["sweep", str(spec), "--run", "uniform-s3"]) == 0
     assert (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns == finished
+
+
+def test_sigterm_to_a_local_sweep_checkpoints_the_running_training_and_exits_143(synthfood_root, tmp_path):
+    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "train.epochs=50",
+                 "train.checkpoint_every=1", "tracking.wandb=disabled"]
+    spec = write_spec(tmp_path, {"uniform": ["weighting.name=uniform"]}, [], [0], overrides)
+    sweep = subprocess.Popen([sys.executable, "-m", "foodmtl", "sweep", str(spec)], stderr=subprocess.PIPE)
+    checkpoint = tmp_path / "runs" / "abl" / "uniform-s0" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and time.time() < deadline and sweep.poll() is None:
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGTERM)
+    assert sweep.wait(timeout=120) == EXIT_PREEMPTED, sweep.stderr.read()[-2000:]
+    state = torch.load(checkpoint, weights_only=True)["train_state"]
+    assert 0 < state["step"] and state["epoch"] < 50
