@@ -89,7 +89,7 @@ class TrainConfig:
     checkpoint_every: int = 0           # >0: also checkpoint every N steps (mid-epoch resume)
     keep_checkpoints: int = 0           # >0: keep the newest N step checkpoints besides last/best
     on_nonfinite: str = "error"         # error | skip: what a NaN/Inf loss does
-    progress: bool = True
+    progress: bool = True               # progress bar (on a terminal; log files get a line per epoch)
     overlays: int = 8                   # eval images saved as mask overlays after training (seg runs)
 
 

@@ -5,6 +5,7 @@ import dataclasses
 import logging
 import math
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,7 +192,8 @@ class Trainer:
         loader = self.train_loader
         loader.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.cfg.data.batch_size)
         bar = tqdm(total=len(loader), desc=f"epoch {self.state.epoch + 1}/{self.cfg.train.epochs}",
-                   disable=not (self.info.is_main and self.cfg.train.progress), leave=False)
+                   disable=not (self.info.is_main and self.cfg.train.progress and sys.stderr.isatty()),
+                   leave=False)
         window, consumed = [], 0
         for i, batch in enumerate(loader):
             self._note_skipped(batch.skipped)
@@ -254,6 +256,9 @@ class Trainer:
         if self.cfg.train.best_metric not in metrics:
             raise unknown_name_error("train.best_metric", self.cfg.train.best_metric, metrics)
         score = metrics[self.cfg.train.best_metric]
+        if self.info.is_main:
+            log.info("epoch %d/%d, step %d: train loss %.4f, %s %.4f", self.state.epoch + 1, self.cfg.train.epochs,
+                     self.state.step, self.last_loss, self.cfg.train.best_metric, score)
         is_best = score > self.state.best
         self.state.best = max(self.state.best, score)
         if self.info.is_main:
