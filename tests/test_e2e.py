@@ -83,3 +83,9 @@ def test_resuming_a_finished_run_keeps_its_final_metrics(tiny_run, synthfood_roo
     _, again = train(cfg)
     assert again == pytest.approx(final, abs=1e-6)
     assert json.loads((run_dir / "summary.json").read_text())["final"] == pytest.approx(final, abs=1e-6)
+
+
+def test_fp16_with_a_strategy_that_is_not_scale_equivariant_is_refused(synthfood_root, tmp_path, capsys):
+    code = main(["train", str(TINY), f"data.root={synthfood_root}", f"output_dir={tmp_path}",
+                 "train.amp=fp16", "weighting.name=nashmtl"])
+    assert code == 2 and "not scale-equivariant" in capsys.readouterr().err

@@ -32,7 +32,7 @@ def make_batch(n: int, seed: int, absent: tuple[str, ...] = (), seg: bool = Fals
 
 
 def runner(strategy: str = "uniform", backbone: str = "test_vit", seg: bool = False, options=None,
-           accum: int = 1, lr: float = 1e-2, sgd: bool = False) -> StepRunner:
+           accum: int = 1, lr: float = 1e-2, sgd: bool = False, loss_scale: float = 0.0) -> StepRunner:
     torch.manual_seed(0)
     cfg = Config()
     cfg.model = ModelConfig(backbone=backbone, channels_last=False, decoder="fpn")
@@ -43,7 +43,8 @@ def runner(strategy: str = "uniform", backbone: str = "test_vit", seg: bool = Fa
     optimizer = (torch.optim.SGD(objective.parameters(), lr=lr) if sgd
                  else torch.optim.AdamW(objective.parameters(), lr=lr, weight_decay=0.0))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    return StepRunner(cfg, objective, None, optimizer, scheduler, torch.amp.GradScaler(enabled=False), CPU)
+    scaler = torch.amp.GradScaler("cpu", init_scale=loss_scale or 1.0, enabled=loss_scale > 0)
+    return StepRunner(cfg, objective, None, optimizer, scheduler, scaler, CPU)
 
 
 def snapshot(params) -> list[torch.Tensor]:
@@ -120,3 +121,20 @@ def test_famo_learns_from_the_losses_re_evaluated_after_the_step():
     logits = r.objective.weighting.logits
     torch.testing.assert_close(logits.abs(), torch.full((3,), 0.025))
     assert logits.sum().abs() < 0.03  # softmax gradient directions sum to zero: not all the same sign
+
+
+# RLW draws its weights from the global RNG, so two runs in a row draw different ones.
+EQUIVARIANT = sorted(n for n in WEIGHTINGS.names() if WEIGHTINGS.get(n).scale_equivariant and n != "rlw")
+
+
+@pytest.mark.parametrize("strategy", EQUIVARIANT)
+def test_a_loss_scaler_changes_nothing_once_gradients_are_unscaled(strategy):
+    """fp16's GradScaler multiplies the losses by 2^k: gradient-level strategies must be
+    scale-equivariant for scaler.step's unscale to give the unscaled update."""
+    plain, scaled = runner(strategy, backbone="test_vit", sgd=True), runner(strategy, backbone="test_vit", sgd=True,
+                                                                              loss_scale=2.0**12)
+    start = snapshot(plain.objective.parameters())
+    plain.run([make_batch(4, 0)], 0)
+    scaled.run([make_batch(4, 0)], 0)
+    for p0, p, q in zip(start, plain.objective.parameters(), scaled.objective.parameters()):
+        torch.testing.assert_close(q - p0, p - p0, atol=1e-6, rtol=1e-3)

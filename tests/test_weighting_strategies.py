@@ -518,7 +518,10 @@ def test_combined_gradient_matches_libmtl(name, ours, kwargs, tasks):
         assert grads[0] @ grads[1] < 0
     reference, _ = libmtl_backward(name, grads.clone(), **kwargs)
     got, _ = linear_backward(ours[0], grads, **ours[1])
-    torch.testing.assert_close(got, reference, rtol=1e-4, atol=1e-5)
+    # CAGrad: both solve the dual with SLSQP (ftol 1e-6), ours on the Gram matrix normalised
+    # as in the official code, LibMTL's on the raw one, so they agree to the solver's tolerance.
+    rtol, atol = (5e-3, 1e-3) if name == "CAGrad" else (1e-4, 1e-5)
+    torch.testing.assert_close(got, reference, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("normalization", ["l2", "loss", "loss+"])

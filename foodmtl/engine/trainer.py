@@ -111,7 +111,7 @@ class Trainer:
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
         warmup = int(cfg.optim.warmup_epochs * steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(self.total_steps, warmup))
-        self.scaler = torch.amp.GradScaler(enabled=cfg.train.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=cfg.train.amp == "fp16")
         self.state = TrainState()
         wandb_id = self._restore(load_checkpoint(resume)) if resume else None
         # Wrapped after restoring so DDP broadcasts the restored weights from rank 0.
@@ -131,6 +131,9 @@ class Trainer:
             else:
                 log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA; BatchNorm stays per-rank")
         weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options)
+        if cfg.train.amp == "fp16" and weighting.gradient_based and not weighting.scale_equivariant:
+            raise ConfigError(f"weighting.name={cfg.weighting.name} is not scale-equivariant, so fp16's loss "
+                              "scaling would change its update; use train.amp=bf16 or none")
         objective = Objective(model, weighting, cfg.optim.label_smoothing).to(self.info.device)
         if cfg.model.channels_last:
             objective.to(memory_format=torch.channels_last)

@@ -34,6 +34,8 @@ class WeightingStrategy(nn.Module):
     gradient_based: ClassVar[bool] = False
     # update() wants the batch's losses re-evaluated after the optimizer step (FAMO)
     post_step_losses: ClassVar[bool] = False
+    # backward(s * losses) leaves s times the gradients, so an fp16 GradScaler's unscale is exact
+    scale_equivariant: ClassVar[bool] = True
 
     def __init__(self, tasks: Sequence[str]):
         super().__init__()

@@ -10,7 +10,10 @@ by 1 + c^2 (``rescale=1``, official default), 1 + c (2) or 1 (0). c = 0 is the
 mean gradient.
 
 Heads: each task's own unweighted gradient (official code; LibMTL).
-Scale-equivariant (w* is scale-invariant), so it composes with an fp16 GradScaler.
+Scale-equivariant (w* and the step size are scale-invariant; the Gram matrix is
+normalised by the mean gradient norm before solving, as in the official code, so
+the solver's tolerances do not depend on the loss scale): it composes with an
+fp16 GradScaler.
 DDP: run under ``no_sync()`` and average ``.grad`` afterwards (see gradients.py).
 """
 from __future__ import annotations
@@ -37,6 +40,7 @@ class CAGrad(GramWeighting):
     def solve(self, tasks: list[str], gram: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
         k = len(tasks)
         a = gram.numpy()
+        a = a / np.mean(np.sqrt(np.diag(a) + 1e-4)) ** 2  # as the official code: w*, lam are scale-free
         mean = np.full(k, 1.0 / k)
         sqrt_phi = self.c * float(np.sqrt(max(a.mean(), 0.0)))  # c ||g_0||, ||g_0||^2 = mean(M)
 

@@ -34,6 +34,7 @@ from foodmtl.weighting.registry import WEIGHTINGS
 
 @WEIGHTINGS.register("gradnorm")
 class GradNorm(WeightingStrategy):
+    scale_equivariant = False
     gradient_based = True
 
     def __init__(self, tasks: list[str], alpha: float = 1.5, rep_grad: bool = False):

@@ -76,6 +76,7 @@ def _backtrack(f, alpha: Tensor, step: Tensor, decrement: Tensor) -> Tensor:
 
 @WEIGHTINGS.register("nashmtl")
 class NashMTL(GramWeighting):
+    scale_equivariant = False
     def __init__(self, tasks: list[str], update_every: int = 1, max_norm: float = 1.0,
                  rep_grad: bool = False):
         super().__init__(tasks, rep_grad)
