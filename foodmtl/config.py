@@ -80,7 +80,7 @@ class TrainConfig:
     epochs: int = 10
     seed: int = 0
     device: str = "auto"                # auto | cpu | cuda
-    amp: str = "none"                   # none | bf16 | fp16
+    amp: str = "auto"                   # auto (bf16 on a GPU that has it, else none) | none | bf16 | fp16
     best_metric: str = "dish/top1"
     max_steps: int = 0                  # >0: stop after this many optimizer steps
     accum_steps: int = 1                # loader batches per optimizer step (gradient accumulation)
@@ -245,7 +245,7 @@ def _dataclass_type(annotation: Any) -> type | None:
 
 
 CHOICES = {
-    ("train", "amp"): ("none", "bf16", "fp16"),
+    ("train", "amp"): ("auto", "none", "bf16", "fp16"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "on_nonfinite"): ("error", "skip"),
     ("tracking", "wandb"): ("auto", "online", "offline", "disabled"),

@@ -67,3 +67,14 @@ def test_saved_config_round_trips(tmp_path):
 def test_every_shipped_experiment_loads(path):
     cfg = load_config(path)
     assert cfg.tasks and cfg.experiment != "default"
+
+
+def test_amp_auto_is_bf16_only_on_a_gpu_that_has_it():
+    import torch
+
+    from foodmtl.engine.trainer import resolve_amp
+
+    assert resolve_amp("auto", torch.device("cpu")) == "none"
+    assert resolve_amp("fp16", torch.device("cpu")) == "fp16"
+    if torch.cuda.is_available():
+        assert resolve_amp("auto", torch.device("cuda")) == ("bf16" if torch.cuda.is_bf16_supported() else "none")

@@ -73,6 +73,13 @@ def task_table(tasks: list[TaskSpec]) -> list[dict]:
     return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
 
 
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``auto``: bf16 where the GPU supports it (no loss scaling needed), else full precision."""
+    if amp != "auto":
+        return amp
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "none"
+
+
 def summarize_tasks(table: list[dict]) -> str:
     return ", ".join(f"{t['name']}({len(t['classes'])})" for t in table)
 
@@ -89,8 +96,10 @@ class TrainState:
 
 class Trainer:
     def __init__(self, cfg: Config):
-        self.cfg = cfg
         self.info: DistInfo = init_distributed(cfg.train.device)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp,
+                                                                                            self.info.device)))
+        self.cfg = cfg
         set_seed(cfg.train.seed)
         resume = resume_checkpoint(cfg) if self.info.is_main else None
         resume = broadcast_object(str(resume) if resume else None, self.info)
