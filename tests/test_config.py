@@ -72,7 +72,7 @@ def test_every_shipped_experiment_loads(path):
 def test_amp_auto_is_bf16_only_on_a_gpu_that_has_it():
     import torch
 
-    from foodmtl.engine.trainer import resolve_amp
+    from foodmtl.engine.evaluate import resolve_amp
 
     assert resolve_amp("auto", torch.device("cpu")) == "none"
     assert resolve_amp("fp16", torch.device("cpu")) == "fp16"

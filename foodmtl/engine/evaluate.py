@@ -14,7 +14,15 @@ from foodmtl.models.multitask import MultiTaskModel
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``auto``: bf16 where the GPU supports it (no loss scaling needed), else full precision."""
+    if amp != "auto":
+        return amp
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "none"
+
+
 def autocast(device: torch.device, amp: str):
+    amp = resolve_amp(amp, device)
     if amp == "none":
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])

@@ -18,7 +18,7 @@ from foodmtl.config import Config, ConfigError, save_config, to_dict
 from foodmtl.data.builder import build_data, train_loader
 from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
 from foodmtl.engine.distributed import DistInfo, broadcast_object, cleanup, init_distributed, sum_over_ranks
-from foodmtl.engine.evaluate import eval_loader, evaluate
+from foodmtl.engine.evaluate import eval_loader, evaluate, resolve_amp
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
 from foodmtl.engine.preemption import Preempted, PreemptionFlag
@@ -71,13 +71,6 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
 
 def task_table(tasks: list[TaskSpec]) -> list[dict]:
     return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
-
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """``auto``: bf16 where the GPU supports it (no loss scaling needed), else full precision."""
-    if amp != "auto":
-        return amp
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "none"
 
 
 def summarize_tasks(table: list[dict]) -> str:
