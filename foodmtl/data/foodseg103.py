@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.paths import require_path
+from foodmtl.data.paths import read_numbered_names, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "foodseg103"
@@ -41,19 +41,9 @@ def require(path: Path, alternative: Path | None = None) -> None:
 
 
 def read_category_ids(path: Path) -> list[str]:
-    """Class names by id from ``<id><tab or space><name>`` lines; ids must run 0, 1, 2, ..."""
+    """Class names by id from ``<id><tab or space><name>`` lines; names may contain spaces."""
     require(path)
-    names: list[str] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.strip().split(maxsplit=1)
-        if len(fields) != 2 or fields[0] != str(len(names)):
-            raise ValueError(f"{path}, line {number}: expected '{len(names)}<tab><name>', got '{line}'")
-        names.append(fields[1].strip())
-    if not names:
-        raise ValueError(f"{path} lists no classes")
-    return names
+    return read_numbered_names(path, spaces_in_names=True)
 
 
 def split_frame(images_root: Path, split: str) -> pd.DataFrame:

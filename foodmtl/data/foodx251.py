@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.paths import require_path
+from foodmtl.data.paths import read_numbered_names, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "foodx251"
@@ -47,15 +47,7 @@ def require(path: Path, alternative: Path | None = None) -> None:
 def read_class_list(path: Path) -> list[str]:
     """Class names by id; ids must run 0, 1, 2, ... in file order."""
     require(path)
-    names = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.split()
-        if len(fields) != 2 or fields[0] != str(len(names)):
-            raise ValueError(f"{path}, line {number}: expected '{len(names)} <name>', got '{line}'")
-        names.append(fields[1])
-    return names
+    return read_numbered_names(path, spaces_in_names=False)
 
 
 def label_file(root: Path, split: str) -> Path:
