@@ -89,3 +89,13 @@ def test_fp16_with_a_strategy_that_is_not_scale_equivariant_is_refused(synthfood
     code = main(["train", str(TINY), f"data.root={synthfood_root}", f"output_dir={tmp_path}",
                  "train.amp=fp16", "weighting.name=nashmtl"])
     assert code == 2 and "not scale-equivariant" in capsys.readouterr().err
+
+
+def test_an_override_changes_only_its_own_key_of_the_trained_config(tiny_run, synthfood_root):
+    from foodmtl.engine.inference import load_trained
+
+    run_dir, _ = tiny_run
+    _, cfg, _ = load_trained(run_dir / "checkpoints" / "last.pt", {"data": {"root": str(synthfood_root)}})
+    trained = load_config(TINY)
+    assert cfg.data.root == str(synthfood_root)
+    assert (cfg.data.image_size, cfg.data.batch_size) == (trained.data.image_size, trained.data.batch_size)

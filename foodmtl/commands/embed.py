@@ -20,21 +20,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
-    from foodmtl.config import parse_override, set_dotted
-    from foodmtl.data.builder import build_data
     from foodmtl.data.dataset import collate
     from foodmtl.engine.distributed import pick_device
-    from foodmtl.engine.inference import load_trained
+    from foodmtl.engine.inference import load_with_data
     from foodmtl.viz.embedding import embedding_maps, subset, unaugmented
 
-    overrides: dict = {}
-    for item in args.overrides:
-        set_dotted(overrides, *parse_override(item))
     device = pick_device("cpu" if args.cpu else "auto", 0)
-    model, cfg, tasks = load_trained(args.checkpoint, overrides, device)
-    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed)
-    if [t.classes for t in data.tasks] != [t.classes for t in tasks]:
-        raise SystemExit("the data's class lists differ from the checkpoint's; embed the data it was trained on")
+    model, cfg, data = load_with_data(args.checkpoint, args.overrides, device)
     dataset = data.eval if args.split == "eval" else unaugmented(data.train, cfg.data.image_size)
     loader = DataLoader(subset(dataset, args.limit, cfg.train.seed), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers, collate_fn=collate)

@@ -18,20 +18,12 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from foodmtl.commands.report import metrics_table
-    from foodmtl.config import parse_override, set_dotted
-    from foodmtl.data.builder import build_data
     from foodmtl.engine.distributed import cleanup, init_distributed
     from foodmtl.engine.evaluate import eval_loader, evaluate
-    from foodmtl.engine.inference import load_trained
+    from foodmtl.engine.inference import load_with_data
 
-    overrides: dict = {}
-    for item in args.overrides:
-        set_dotted(overrides, *parse_override(item))
     info = init_distributed("cpu" if args.cpu else "auto")
-    model, cfg, tasks = load_trained(args.checkpoint, overrides, info.device)
-    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed)
-    if [t.classes for t in data.tasks] != [t.classes for t in tasks]:
-        raise SystemExit("the data's class lists differ from the checkpoint's; evaluate on the data it was trained on")
+    model, cfg, data = load_with_data(args.checkpoint, args.overrides, info.device)
     loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info)
     metrics, skipped = evaluate(model, loader, info, cfg.train.amp)
     plots = []

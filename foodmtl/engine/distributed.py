@@ -57,15 +57,6 @@ def broadcast_object(value: Any, info: DistInfo) -> Any:
     return box[0]
 
 
-def mean_over_ranks(values: dict[str, float], info: DistInfo) -> dict[str, float]:
-    if info.world == 1 or not values:
-        return values
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=info.device)
-    dist.all_reduce(t)
-    return {k: float(v) / info.world for k, v in zip(keys, t.tolist())}
-
-
 def sum_over_ranks(value: int, info: DistInfo) -> int:
     if info.world == 1:
         return value

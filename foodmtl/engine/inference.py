@@ -6,20 +6,36 @@ from pathlib import Path
 
 import torch
 
-from foodmtl.config import Config, from_dict
+from foodmtl.config import Config, ConfigError, deep_merge, from_dict, parse_override, set_dotted
+from foodmtl.data.builder import DataBundle, build_data
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
 from foodmtl.models.multitask import MultiTaskModel, build_model
 from foodmtl.tasks import TaskSpec
+
+
+def task_table(tasks: list[TaskSpec]) -> list[dict]:
+    """Tasks as checkpoints store them."""
+    return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
 
 
 def tasks_from_checkpoint(state: dict) -> list[TaskSpec]:
     return [TaskSpec(t["name"], t["kind"], tuple(t["classes"])) for t in state["tasks"]]
 
 
+def require_same_tasks(saved: list[dict], tasks: list[TaskSpec], remedy: str) -> None:
+    """ConfigError unless a checkpoint's task table matches the data's tasks and classes."""
+    if saved == task_table(tasks):
+        return
+    def brief(table: list[dict]) -> str:
+        return ", ".join(f"{t['name']}({len(t['classes'])})" for t in table)
+    raise ConfigError(f"the checkpoint's tasks or class lists differ from this data's: {brief(saved)} vs "
+                      f"{brief(task_table(tasks))}; {remedy}")
+
+
 def load_trained(path: str | Path, overrides: dict | None = None,
                  device: str | torch.device = "cpu") -> tuple[MultiTaskModel, Config, list[TaskSpec]]:
     state = load_checkpoint(path)
-    cfg = from_dict({**state["config"], **(overrides or {})})
+    cfg = from_dict(deep_merge(state["config"], overrides or {}))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False, pretrained_file=None))
     tasks = tasks_from_checkpoint(state)
     model = build_model(cfg.model, tasks)
@@ -30,3 +46,16 @@ def load_trained(path: str | Path, overrides: dict | None = None,
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit the model in its config: {exc}") from None
     return model.to(device).eval(), cfg, tasks
+
+
+def load_with_data(path: str | Path, override_items: list[str],
+                   device: str | torch.device = "cpu") -> tuple[MultiTaskModel, Config, DataBundle]:
+    """A trained model and the data of its config (``key=value`` overrides, e.g. ``data.root=...``),
+    checked to carry the classes the model was trained on."""
+    overrides: dict = {}
+    for item in override_items:
+        set_dotted(overrides, *parse_override(item))
+    model, cfg, tasks = load_trained(path, overrides, device)
+    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed)
+    require_same_tasks(task_table(tasks), data.tasks, "use the data it was trained on")
+    return model, cfg, data

@@ -19,6 +19,7 @@ from foodmtl.data.builder import build_data, train_loader
 from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
 from foodmtl.engine.distributed import DistInfo, broadcast_object, cleanup, init_distributed, sum_over_ranks
 from foodmtl.engine.evaluate import eval_loader, evaluate, resolve_amp
+from foodmtl.engine.inference import require_same_tasks, task_table
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
 from foodmtl.engine.preemption import Preempted, PreemptionFlag
@@ -67,14 +68,6 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return factor
-
-
-def task_table(tasks: list[TaskSpec]) -> list[dict]:
-    return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
-
-
-def summarize_tasks(table: list[dict]) -> str:
-    return ", ".join(f"{t['name']}({len(t['classes'])})" for t in table)
 
 
 @dataclass
@@ -300,10 +293,7 @@ class Trainer:
             old.unlink()
 
     def _restore(self, snapshot: dict) -> str | None:
-        if snapshot.get("tasks") != task_table(self.tasks):
-            raise ConfigError("the checkpoint's tasks or class lists differ from this data's: "
-                              f"{summarize_tasks(snapshot.get('tasks') or [])} vs {summarize_tasks(task_table(self.tasks))}; "
-                              "resume on the data it was trained on")
+        require_same_tasks(snapshot.get("tasks") or [], self.tasks, "resume on the data it was trained on")
         self.objective.load_state_dict(snapshot["objective"])
         self.optimizer.load_state_dict(snapshot["optimizer"])
         self.scheduler.load_state_dict(snapshot["scheduler"])

@@ -60,7 +60,6 @@ class Backbone(nn.Module):
         else:
             self.net = create_timm(name, pretrained, pretrained_file, num_classes=0, **kwargs)
             self.num_features = self.net.num_features
-        self.data_config = timm.data.resolve_data_config({}, model=self.net)
 
     def forward(self, images: Tensor) -> Features:
         if not self.multiscale:
