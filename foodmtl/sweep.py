@@ -31,11 +31,10 @@ import yaml
 from foodmtl.config import ConfigError, load_config, read_yaml
 from foodmtl.engine.preemption import EXIT_PREEMPTED, SIGNALS, Preempted
 from foodmtl.registry import unknown_name_error
-from foodmtl.tasks import TASK_KINDS
+from foodmtl.tasks import TASK_KINDS, get_kind
 
 log = logging.getLogger(__name__)
 
-PRIMARY_METRIC = {"multiclass": "top1", "multilabel": "mAP", "segmentation": "mIoU"}
 SLURM_TRAIN = "experiments/slurm/train.sbatch"
 
 
@@ -91,7 +90,8 @@ def expand(spec: SweepSpec) -> list[SweepRun]:
 def single_task_overrides(task: str) -> list[str]:
     if task not in TASK_KINDS:
         raise unknown_name_error("single_task task", task, TASK_KINDS)
-    return [f"tasks=[{task}]", "weighting.name=uniform", f"train.best_metric={task}/{PRIMARY_METRIC[TASK_KINDS[task]]}"]
+    primary = get_kind(TASK_KINDS[task]).primary_metric
+    return [f"tasks=[{task}]", "weighting.name=uniform", f"train.best_metric={task}/{primary}"]
 
 
 def select(runs: list[SweepRun], names: list[str] | None) -> list[SweepRun]:

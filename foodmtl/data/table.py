@@ -12,7 +12,12 @@ frame with these columns, so one Dataset class serves them all:
 ``cuisine``    cuisine name, or NA
 ``ingredients`` tuple of ingredient names, or None when unlabelled
 ``mask``       path of a PNG of per-pixel class ids, or None
+``mass`` ...   per-image numbers (``mass``, ``calories``, ``fat``, ``carb``,
+               ``protein``; NaN when unlabelled), in the units the data set's
+               vocabulary names (``vocab["mass"] == ["g"]``)
 =============  ==========================================================
+
+``foodmtl.tasks.KNOWN_TASKS`` says which column each task reads.
 """
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-COLUMNS = ("image", "split", "source", "dish", "category", "cuisine", "ingredients", "mask")
+from foodmtl.tasks import KNOWN_TASKS
+
+COLUMNS = ("image", "split", "source", *dict.fromkeys(t.column for t in KNOWN_TASKS.values()))
 
 
 def empty_columns(frame: pd.DataFrame) -> pd.DataFrame:

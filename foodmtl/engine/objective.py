@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from foodmtl.engine.losses import task_loss
 from foodmtl.models.multitask import MultiTaskModel
-from foodmtl.tasks import TaskSpec
+from foodmtl.tasks import TaskSpec, get_kind
 from foodmtl.weighting import WeightingStrategy
 
 
@@ -26,13 +25,17 @@ class StepOutput:
     logits: dict[str, Tensor]
 
 
+def task_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    """The masked loss of one task, by its kind (0 with a zero gradient when nothing is labelled)."""
+    return get_kind(spec.kind).loss(spec, output, target)
+
+
 class Objective(nn.Module):
-    def __init__(self, model: MultiTaskModel, weighting: WeightingStrategy, label_smoothing: float = 0.0):
+    def __init__(self, model: MultiTaskModel, weighting: WeightingStrategy):
         super().__init__()
         self.model = model
         self.weighting = weighting
         self.specs: dict[str, TaskSpec] = {t.name: t for t in model.tasks}
-        self.label_smoothing = label_smoothing
 
     def forward(self, images: Tensor, targets: dict[str, Tensor], present: list[str]) -> StepOutput:
         out = self.model(images)
@@ -52,8 +55,7 @@ class Objective(nn.Module):
         return self._losses(self.model(images).logits, targets)
 
     def _losses(self, logits: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {name: task_loss(spec, logits[name], targets[name], self.label_smoothing)
-                for name, spec in self.specs.items()}
+        return {name: task_loss(spec, logits[name], targets[name]) for name, spec in self.specs.items()}
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         """The parameters only ``task`` trains: its head (or decoder) and its strategy weights."""

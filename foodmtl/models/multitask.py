@@ -1,4 +1,4 @@
-"""Shared backbone + one head per task (+ a segmentation decoder when asked for)."""
+"""Shared backbone + one head per task (+ a segmentation decoder for a dense task)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,54 +7,54 @@ from torch import Tensor, nn
 
 from foodmtl.config import ModelConfig
 from foodmtl.models.backbone import Backbone
-from foodmtl.models.heads import LinearHead
-from foodmtl.tasks import TaskSpec
+from foodmtl.tasks import TaskSpec, get_kind
 
 
 @dataclass
 class ModelOutput:
-    logits: dict[str, Tensor]   # task -> (B, C) or (B, C, H, W) for segmentation
+    logits: dict[str, Tensor]   # task -> its kind's raw output: (B, C), (B, 1) or (B, C, H, W)
     representation: Tensor      # pooled shared features (B, D), for rep-grad strategies
 
 
 class MultiTaskModel(nn.Module):
+    """Each task's kind builds its head on the pooled features; a dense task (segmentation) is
+    predicted by ``decoder`` from the backbone's multi-scale maps. One backbone forward per batch."""
+
     def __init__(self, backbone: Backbone, tasks: list[TaskSpec], drop_rate: float = 0.0,
                  decoder: nn.Module | None = None):
         super().__init__()
         self.backbone = backbone
         self.tasks = list(tasks)
-        self.heads = nn.ModuleDict({
-            t.name: LinearHead(backbone.num_features, t.num_classes, drop_rate)
-            for t in tasks if t.kind != "segmentation"
-        })
-        self.seg_tasks = [t.name for t in tasks if t.kind == "segmentation"]
-        if self.seg_tasks and decoder is None:
-            raise ValueError(f"tasks {self.seg_tasks} need a segmentation decoder")
+        heads = {t.name: get_kind(t.kind).head(t, backbone.num_features, drop_rate) for t in tasks}
+        self.heads = nn.ModuleDict({name: head for name, head in heads.items() if head is not None})
+        self.dense_tasks = [name for name, head in heads.items() if head is None]
+        if len(self.dense_tasks) > 1:
+            raise ValueError(f"one decoder serves one dense task; got {self.dense_tasks}")
+        if self.dense_tasks and decoder is None:
+            raise ValueError(f"tasks {self.dense_tasks} need a segmentation decoder")
         self.decoder = decoder
 
     def forward(self, images: Tensor) -> ModelOutput:
         feats = self.backbone(images)
         logits = {name: head(feats.pooled) for name, head in self.heads.items()}
-        for name in self.seg_tasks:
+        for name in self.dense_tasks:
             logits[name] = self.decoder(feats.maps, images.shape[-2:])
         return ModelOutput(logits, feats.pooled)
 
-
     def task_parameters(self, task: str) -> list[nn.Parameter]:
-        """Parameters that only ``task``'s loss reaches (its head, or the decoder for segmentation)."""
+        """Parameters that only ``task``'s loss reaches (its head, or the decoder of a dense task)."""
         if task in self.heads:
             return list(self.heads[task].parameters())
-        only_segmentation = len(self.seg_tasks) == 1 and task in self.seg_tasks
-        return list(self.decoder.parameters()) if only_segmentation else []
+        return list(self.decoder.parameters()) if task in self.dense_tasks else []
 
 
 def build_model(cfg: ModelConfig, tasks: list[TaskSpec]) -> MultiTaskModel:
-    seg = [t for t in tasks if t.kind == "segmentation"]
+    dense = [t for t in tasks if get_kind(t.kind).dense]
     backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.pretrained_file,
-                        multiscale=bool(seg), drop_path_rate=cfg.drop_path_rate)
+                        multiscale=bool(dense), drop_path_rate=cfg.drop_path_rate)
     decoder = None
-    if seg:
+    if dense:
         from foodmtl.models.seg_decoder import build_decoder
         decoder = build_decoder(cfg.decoder, backbone.feature_channels, backbone.feature_reductions,
-                                seg[0].num_classes)
+                                dense[0].num_classes)
     return MultiTaskModel(backbone, tasks, cfg.drop_rate, decoder)

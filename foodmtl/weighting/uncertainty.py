@@ -1,14 +1,16 @@
 """Homoscedastic-uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018).
 
-Each task t learns s_t = log sigma_t^2. For a classification (softmax or
-sigmoid) likelihood with temperature sigma^2 the paper's objective is, per task,
+Each task t learns s_t = log sigma_t^2. The paper's per-task objective depends on the task's
+likelihood (its Eq. 7 for one regression and one classification task):
 
-    L = exp(-s_t) * L_t + s_t / 2
+    regression (Gaussian likelihood):         L = 1/2 * exp(-s_t) * L_t + s_t / 2
+    classification (softmax with temperature): L =       exp(-s_t) * L_t + s_t / 2
 
-(the paper's regression form halves the first term; all our tasks are
-classification or per-pixel classification). exp(-s_t) is the reported weight.
-s_t starts at ``init`` (0 -> weight 1). An absent task contributes nothing, so
-its s_t receives no gradient from that batch.
+so a regression task's weight is exp(-s_t)/2 and a classification (or per-pixel
+classification) task's exp(-s_t); the kind of each task comes from ``task_kinds`` (set by
+``build_weighting``; a task of unknown kind is treated as classification). The reported weight is
+that factor. s_t starts at ``init`` (0: weight 1, or 1/2 for regression). An absent task
+contributes nothing, so its s_t receives no gradient from that batch.
 """
 from __future__ import annotations
 
@@ -25,10 +27,14 @@ class Uncertainty(WeightingStrategy):
         super().__init__(tasks)
         self.log_vars = nn.ParameterDict({t: nn.Parameter(torch.tensor(float(init))) for t in tasks})
 
+    def likelihood_factor(self, task: str) -> float:
+        """1/2 for a Gaussian (regression) likelihood, 1 for a softmax (classification) one."""
+        return 0.5 if self.task_kinds.get(task) == "regression" else 1.0
+
     def combine(self, losses: dict[str, Tensor]) -> WeightedLoss:
         terms, weights = [], {}
         for task, loss in losses.items():
-            s = self.log_vars[task]
-            terms.append(torch.exp(-s) * loss + 0.5 * s)
-            weights[task] = torch.exp(-s.detach())
+            s, factor = self.log_vars[task], self.likelihood_factor(task)
+            terms.append(factor * torch.exp(-s) * loss + 0.5 * s)
+            weights[task] = factor * torch.exp(-s.detach())
         return WeightedLoss(torch.stack(terms).sum(), weights)

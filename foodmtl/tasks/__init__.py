@@ -1,0 +1,95 @@
+"""Tasks: what each head predicts. A task *kind* is one file in this package.
+
+Each kind (``multiclass``, ``multilabel``, ``regression``, ``segmentation``) owns its label
+encoding and absent marker, its head (or decoder hook), loss, metrics with their direction and
+how its predictions are reported (``foodmtl/tasks/<kind>.py``, a ``TaskKind``). Model, dataset,
+evaluation and predict loop over tasks through ``get_kind(spec.kind)`` and never branch on kinds.
+
+This module stays light (no torch import): the config is validated against it before the
+heavy imports, and ``foodmtl table`` reads metric directions from it.
+
+Absent-label markers (a missing label is masked in the loss, never NaN):
+multiclass ``IGNORE_INDEX`` (-1); multilabel a vector of ``IGNORE_INDEX``; regression NaN;
+segmentation ``SEG_IGNORE`` (255) on unlabelled pixels.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from foodmtl.tasks.base import TaskKind
+
+IGNORE_INDEX = -1
+SEG_IGNORE = 255
+
+KIND_NAMES = ("multiclass", "multilabel", "regression", "segmentation")
+
+
+@dataclass(frozen=True)
+class KnownTask:
+    kind: str
+    column: str        # the SampleTable column its labels come from
+
+
+# Tasks the readers can label, their kind and table column. Regression tasks are per-image
+# scalars in the units of their data set (grams, kcal).
+KNOWN_TASKS: dict[str, KnownTask] = {
+    "dish": KnownTask("multiclass", "dish"),
+    "category": KnownTask("multiclass", "category"),
+    "cuisine": KnownTask("multiclass", "cuisine"),
+    "ingredients": KnownTask("multilabel", "ingredients"),
+    "segmentation": KnownTask("segmentation", "mask"),
+    "mass": KnownTask("regression", "mass"),
+    "calories": KnownTask("regression", "calories"),
+    "fat": KnownTask("regression", "fat"),
+    "carb": KnownTask("regression", "carb"),
+    "protein": KnownTask("regression", "protein"),
+}
+TASK_KINDS: dict[str, str] = {name: t.kind for name, t in KNOWN_TASKS.items()}
+
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a model. ``classes``: class names (multiclass, multilabel, segmentation mask
+    ids), or for regression one entry, the unit. ``options``: the kind's validated options
+    (e.g. the regression loss); ``stats``: what the kind learnt from the training split
+    (regression: target mean and standard deviation)."""
+
+    name: str
+    kind: str
+    classes: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    stats: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def get_kind(name: str) -> "TaskKind":
+    """The TaskKind object of ``name`` (its module is imported on first use)."""
+    if name not in KIND_NAMES:
+        from foodmtl.registry import unknown_name_error
+        raise unknown_name_error("task kind", name, KIND_NAMES)
+    return importlib.import_module(f"foodmtl.tasks.{name}").KIND
+
+
+def metric_direction(key: str) -> Direction:
+    """``max`` or ``min`` for a metric key ``[eval/]<task>/<metric>`` (or a bare metric name);
+    the metric's kind declares it. Losses are ``min``; unknown metrics ``max``."""
+    metric = key.rsplit("/", 1)[-1]
+    if "loss" in key.split("/"):
+        return "min"
+    for kind in KIND_NAMES:
+        directions = importlib.import_module(f"foodmtl.tasks.{kind}").METRICS
+        if metric in directions:
+            return directions[metric]
+    return "max"
+
+
+def higher_is_better(key: str) -> bool:
+    return metric_direction(key) == "max"

@@ -1,0 +1,94 @@
+"""The contract of a task kind; ``foodmtl/tasks/<kind>.py`` each implement it once.
+
+A kind turns a table column into compact per-sample labels (``encode``), a label into a
+training target with its own absent marker (``target``; ``load`` reads what must go through
+the image transform with it, e.g. a mask), builds its head on the pooled features (or asks for
+the segmentation decoder: ``dense``), computes the masked loss (0 with a zero gradient when no
+sample is labelled), declares and computes its metrics (only labelled samples count) and
+reports one image's prediction. Everything task-specific a kind needs at run time is in the
+``TaskSpec``: ``options`` (validated by ``check_options``) and ``stats`` (from ``fit`` on the
+training labels), both saved in checkpoints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from torch import Tensor, nn
+
+from foodmtl.tasks import Direction, TaskSpec
+
+
+@dataclass
+class PredictContext:
+    """What reporting one image's prediction may use."""
+    threshold: float = 0.5            # multilabel: report classes at or above this probability
+    top_k: int = 5                    # multiclass: report this many classes
+    pixels: np.ndarray | None = None  # the (S, S, 3) uint8 view the model saw
+    picture: Path | None = None       # where a kind that draws (segmentation) writes its picture
+
+
+class TaskKind:
+    name: ClassVar[str]
+    metrics_directions: ClassVar[dict[str, Direction]]
+    primary_metric: ClassVar[str]       # the single-task baseline's best_metric
+    dense: ClassVar[bool] = False       # predicted per pixel by the segmentation decoder
+    single_label: ClassVar[bool] = False  # one class per image: confusion matrices, t-SNE colours
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    # ---- configuration ------------------------------------------------------------------
+    def check_options(self, spec: TaskSpec, given: dict[str, Any]) -> dict[str, Any]:
+        """``defaults`` updated by ``given``; unknown names or bad values raise ValueError."""
+        unknown = set(given) - set(self.defaults)
+        if unknown:
+            valid = ", ".join(sorted(self.defaults)) or "none"
+            raise ValueError(f"task_options.{spec.name}: unknown option(s) {sorted(unknown)} for a "
+                             f"{self.name} task; valid: {valid}")
+        return {**self.defaults, **given}
+
+    def fit(self, spec: TaskSpec, column: pd.Series) -> TaskSpec:
+        """The spec with what it learns from the training split's column (default: nothing)."""
+        return spec
+
+    def metric_names(self, spec: TaskSpec) -> list[str]:
+        return list(self.metrics_directions)
+
+    # ---- data ---------------------------------------------------------------------------
+    def encode(self, spec: TaskSpec, column: pd.Series):
+        """Compact per-row labels (``foodmtl.data.columns``); ``labels[i]`` is a label or None."""
+        raise NotImplementedError
+
+    def load(self, spec: TaskSpec, label, image_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Arrays that must go through the image transform with the image (e.g. ``mask``)."""
+        return {}
+
+    def target(self, spec: TaskSpec, label, transformed: dict) -> Tensor:
+        """The training target of one sample; the kind's absent marker when ``label`` is None."""
+        raise NotImplementedError
+
+    def labelled(self, target: Tensor) -> Tensor:
+        """(B,) bool: which samples of a batched target carry a label."""
+        raise NotImplementedError
+
+    # ---- model, loss, metrics, predictions ----------------------------------------------
+    def head(self, spec: TaskSpec, in_features: int, drop_rate: float) -> nn.Module | None:
+        """Its head on the pooled features; None for a dense kind (the decoder predicts it)."""
+        return None
+
+    def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def metrics(self, spec: TaskSpec) -> nn.Module:
+        """A metric module: ``update(output, target)`` on labelled samples, ``compute() -> dict``."""
+        raise NotImplementedError
+
+    def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> Any:
+        """One image's prediction as JSON-able data."""
+        raise NotImplementedError
+
+
+def with_options(spec: TaskSpec, options: dict[str, Any]) -> TaskSpec:
+    return replace(spec, options=dict(options))

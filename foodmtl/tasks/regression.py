@@ -1,0 +1,98 @@
+"""Regression tasks (mass, calories, fat, carb, protein): one number per image.
+
+Label: the value in the data set's units (the spec's single "class" names the unit), NaN when
+the image has none. Targets are standardised with the training split's mean and standard
+deviation (``stats``, saved in checkpoints), so a loss in grams and one in kcal have the same
+scale; ``standardize: false`` trains on raw units instead (the known-answer ablation, where a
+raw-unit loss dwarfs the others). Loss (``loss``): ``l1``, ``smooth_l1`` (Huber, beta 1 in
+standardised units; the default) or ``mse``. Metrics in original units, over labelled images:
+MAE and MAE as a percentage of the mean true value (Nutrition5k, Thames et al. 2021, report
+both); lower is better. Prediction: the value in original units.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from foodmtl.data.columns import FloatColumn
+from foodmtl.models.heads import LinearHead
+from foodmtl.tasks import TaskSpec
+from foodmtl.tasks.base import PredictContext, TaskKind
+
+METRICS = {"mae": "min", "mae_pct": "min"}
+LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+class Regression(TaskKind):
+    name = "regression"
+    metrics_directions = METRICS
+    primary_metric = "mae"
+    defaults = {"loss": "smooth_l1", "standardize": True}
+
+    def check_options(self, spec, given):
+        options = super().check_options(spec, given)
+        if options["loss"] not in LOSSES:
+            raise ValueError(f"task_options.{spec.name}.loss={options['loss']!r}; choose one of {', '.join(LOSSES)}")
+        if not isinstance(options["standardize"], bool):
+            raise ValueError(f"task_options.{spec.name}.standardize must be true or false")
+        return options
+
+    def fit(self, spec: TaskSpec, column: pd.Series) -> TaskSpec:
+        """Mean and standard deviation of the labelled training values (std 1 when they do not vary)."""
+        values = self.encode(spec, column).labelled()
+        if not len(values):
+            raise ValueError(f"task '{spec.name}' has no labelled training image")
+        std = float(values.std())
+        stats = {"mean": float(values.mean()), "std": std if std > 0 and math.isfinite(std) else 1.0}
+        return TaskSpec(spec.name, spec.kind, spec.classes, spec.options, stats)
+
+    def encode(self, spec: TaskSpec, column: pd.Series) -> FloatColumn:
+        values = pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
+        return FloatColumn([None if np.isnan(v) else float(v) for v in values])
+
+    def target(self, spec: TaskSpec, label: float | None, transformed: dict) -> Tensor:
+        return torch.tensor(float("nan") if label is None else label, dtype=torch.float32)
+
+    def labelled(self, target: Tensor) -> Tensor:
+        return ~torch.isnan(target)
+
+    def head(self, spec: TaskSpec, in_features: int, drop_rate: float) -> nn.Module:
+        return LinearHead(in_features, 1, drop_rate)
+
+    def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """Mean over labelled images of the loss in standardised units; exactly 0 when none is."""
+        valid = self.labelled(target)
+        scaled = torch.where(valid, self.standardise(spec, target), torch.zeros_like(target))
+        per_sample = LOSSES[spec.options.get("loss", "smooth_l1")](output.float().squeeze(-1), scaled,
+                                                                    reduction="none")
+        return (per_sample * valid).sum() / valid.sum().clamp(min=1)
+
+    def standardise(self, spec: TaskSpec, value: Tensor) -> Tensor:
+        if not self._standardized(spec):
+            return value
+        return (value - spec.stats["mean"]) / spec.stats["std"]
+
+    def original_units(self, spec: TaskSpec, output: Tensor) -> Tensor:
+        value = output.float().squeeze(-1)
+        if not self._standardized(spec):
+            return value
+        return value * spec.stats["std"] + spec.stats["mean"]
+
+    @staticmethod
+    def _standardized(spec: TaskSpec) -> bool:
+        return bool(spec.options.get("standardize", True)) and bool(spec.stats)
+
+    def metrics(self, spec: TaskSpec) -> nn.Module:
+        from foodmtl.engine.regression_metrics import RegressionMetrics
+        return RegressionMetrics(lambda output: self.original_units(spec, output))
+
+    def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> dict:
+        return {"value": round(float(self.original_units(spec, output[None])[0]), 4), "unit": spec.classes[0]}
+
+
+KIND = Regression()

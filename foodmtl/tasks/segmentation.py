@@ -1,0 +1,84 @@
+"""Semantic segmentation: a class id per pixel, predicted by the decoder on the backbone's maps.
+
+Label: the path of a mask PNG (``foodmtl.data.masks``) holding class ids, ``SEG_IGNORE`` (255)
+on unlabelled pixels; an image without a mask gets a target of 255 everywhere. The mask goes
+through the same geometric augmentation as its image (nearest-neighbour). A mask whose size
+differs from its image, or that holds an id outside the class list (and not 255), is a
+``SampleError`` naming the mask file: skipped and counted like an unreadable image, or fatal
+with ``data.strict=true``. Loss: pixel cross-entropy + soft Dice over labelled pixels
+(``foodmtl/engine/seg_loss.py``). Metrics: mIoU, mean Dice and pixel accuracy from one confusion
+matrix over the evaluation set (``foodmtl/engine/seg_metrics.py``). Prediction: the classes
+present in the predicted mask, and a picture (image | prediction) when one is asked for.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from foodmtl.data.columns import StringColumn
+from foodmtl.data.errors import SampleError
+from foodmtl.data.masks import read_mask
+from foodmtl.tasks import SEG_IGNORE, TaskSpec
+from foodmtl.tasks.base import PredictContext, TaskKind
+
+METRICS = {"mIoU": "max", "mDice": "max", "pixel_acc": "max"}
+PICTURE_SIDE = 256  # small model inputs are enlarged for the picture
+
+
+class Segmentation(TaskKind):
+    name = "segmentation"
+    metrics_directions = METRICS
+    primary_metric = "mIoU"
+    dense = True
+
+    def encode(self, spec: TaskSpec, column: pd.Series) -> StringColumn:
+        return StringColumn(column)
+
+    def load(self, spec: TaskSpec, label: str | None, image_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+        if label is None:
+            return {}
+        mask = read_mask(label)
+        if mask.shape[:2] != tuple(image_hw):
+            raise SampleError(f"mask {label} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
+                              f"{image_hw[1]}x{image_hw[0]}")
+        bad = (mask >= spec.num_classes) & (mask != SEG_IGNORE)
+        if bad.any():
+            raise SampleError(f"mask {label} holds class id {int(mask[bad].max())}, outside 0..{spec.num_classes - 1} "
+                              f"(and not the ignore value {SEG_IGNORE})")
+        return {"mask": mask}
+
+    def target(self, spec: TaskSpec, label: str | None, transformed: dict) -> Tensor:
+        if label is None:
+            return torch.full(tuple(transformed["image"].shape[-2:]), SEG_IGNORE)
+        return transformed["mask"].long()
+
+    def labelled(self, target: Tensor) -> Tensor:
+        return (target != SEG_IGNORE).flatten(1).any(1)
+
+    def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        from foodmtl.engine.seg_loss import segmentation_loss
+        return segmentation_loss(output.float(), target, ignore_index=SEG_IGNORE)
+
+    def metrics(self, spec: TaskSpec) -> nn.Module:
+        from foodmtl.engine.seg_metrics import SegmentationMetrics
+        return SegmentationMetrics(spec.num_classes)
+
+    def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> dict:
+        """Classes of the predicted mask (upsampled to at least ``PICTURE_SIDE`` px), and its picture."""
+        side = max(PICTURE_SIDE, *output.shape[-2:])
+        mask = F.interpolate(output[None].float(), size=(side, side), mode="bilinear")[0].argmax(0).cpu().numpy()
+        out: dict = {"classes": [spec.classes[k] for k in np.unique(mask)]}
+        if context.picture is not None and context.pixels is not None:
+            from PIL import Image
+
+            from foodmtl.viz.overlay import prediction_figure
+            pixels = np.asarray(Image.fromarray(context.pixels).resize((side, side), Image.Resampling.BICUBIC))
+            prediction_figure(pixels, mask, list(spec.classes)).save(context.picture)
+            out["overlay"] = str(context.picture)
+        return out
+
+
+KIND = Segmentation()
