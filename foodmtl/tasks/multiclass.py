@@ -29,6 +29,9 @@ class Multiclass(TaskKind):
     defaults = {"label_smoothing": 0.0}
 
     def check_options(self, spec, given):
+        if spec.num_classes < 2:
+            raise ValueError(f"task '{spec.name}' has {spec.num_classes} class in this data ({list(spec.classes)}); "
+                             "a multiclass task needs at least 2: drop it from tasks")
         options = super().check_options(spec, given)
         if not 0.0 <= float(options["label_smoothing"]) < 1.0:
             raise ValueError(f"task_options.{spec.name}.label_smoothing={options['label_smoothing']} "
