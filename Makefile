@@ -19,10 +19,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
-$(SYNTHFOOD)/synthfood.json: | $(STAMP)
-	$(BIN)/python data_prep/make_synthfood.py --out $(SYNTHFOOD)
+# SynthFood version 2 added the Nutrition5k part: an older data/synthfood is drawn again.
+SYNTHFOOD_V2 := $(SYNTHFOOD)/nutrition5k/metadata/ingredients_metadata.csv
 
-synthfood: $(SYNTHFOOD)/synthfood.json
+$(SYNTHFOOD_V2): | $(STAMP)
+	$(BIN)/python data_prep/make_synthfood.py --out $(SYNTHFOOD) --overwrite
+
+synthfood: $(SYNTHFOOD_V2)
 
 demo: $(STAMP) synthfood
 	$(BIN)/foodmtl train experiments/synthfood/demo.yaml

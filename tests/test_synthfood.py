@@ -12,7 +12,8 @@ from PIL import Image
 
 from foodmtl.data.food101 import read_food101
 from foodmtl.data.foodseg103 import read_foodseg103
-from foodmtl.data.synthfood import INGREDIENTS, design_dishes, generate_synthfood
+from foodmtl.data.nutrition5k import read_nutrition5k
+from foodmtl.data.synthfood import INGREDIENTS, REFERENCE_SIDE, design_dishes, generate_synthfood
 from foodmtl.data.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +45,10 @@ def dish_ingredients(root: Path) -> dict[str, set[int]]:
     return {row.dish: {ids[name] for name in row.ingredients} for row in taxonomy.itertuples()}
 
 
+def dish_extras(root: Path) -> dict[str, set[int]]:
+    return {d.name: set(d.extras) for d in design_dishes(TINY["dishes"], TINY["seed"])}
+
+
 def read_mask(root: Path, image_id: str, split: str) -> np.ndarray:
     with Image.open(root / "foodseg103" / "Images" / "ann_dir" / split / f"{image_id}.png") as png:
         assert png.mode == "L"
@@ -59,7 +64,7 @@ def test_layout_parses_with_the_project_readers(root):
     assert {Path(p).stem for p in seg.frame["image"]} == {Path(p).stem for p in food.frame["image"]}
     classes = lines(root / "food101" / "meta" / "classes.txt")
     assert lines(root / "food101" / "meta" / "labels.txt") == [c.replace("_", " ").capitalize() for c in classes]
-    assert json.loads((root / "synthfood.json").read_text()) == {**TINY, "test_fraction": 0.2, "version": 1}
+    assert json.loads((root / "synthfood.json").read_text()) == {**TINY, "test_fraction": 0.2, "version": 2}
     assert not list(root.parent.glob("*.tmp-*"))
 
 
@@ -81,14 +86,14 @@ def test_classes_sorted_and_splits_disjoint_complete_and_grouped(root):
 
 
 def test_foodseg_images_are_the_food101_bytes_and_masks_fit(root):
-    recipes = dish_ingredients(root)
+    recipes, extras = dish_ingredients(root), dish_extras(root)
     for dish, image_id, split in samples(root):
         jpg = root / "food101" / "images" / dish / f"{image_id}.jpg"
         assert (root / "foodseg103" / "Images" / "img_dir" / split / f"{image_id}.jpg").read_bytes() == jpg.read_bytes()
         mask = read_mask(root, image_id, split)
         with Image.open(jpg) as image:
             assert mask.shape == (image.height, image.width) == (48, 48)
-        assert set(np.unique(mask)) <= {0} | recipes[dish], (dish, image_id)
+        assert set(np.unique(mask)) <= {0} | recipes[dish] | extras[dish], (dish, image_id)
 
 
 def test_every_ingredient_of_the_dish_shows_in_most_masks(root):
@@ -103,13 +108,17 @@ def test_every_ingredient_of_the_dish_shows_in_most_masks(root):
 
 
 def test_masked_pixels_have_their_ingredient_colour(root):
-    """Image and mask agree: a labelled region's mean colour is nearest that ingredient's own colour."""
+    """Image and mask agree: a labelled region's mean colour is nearest that ingredient's own colour
+    among those on the plate. Read from the lossless Nutrition5k copy: at 48 px, JPEG's 4:2:0 chroma
+    subsampling bleeds neighbours into small pieces; the JPEG is checked to be the same picture."""
     recipes, right, total = dish_ingredients(root), 0, 0
     for dish, image_id, split in samples(root):
-        with Image.open(root / "food101" / "images" / dish / f"{image_id}.jpg") as jpg:
-            image = np.asarray(jpg.convert("RGB"), np.float32)
+        png = root / "nutrition5k" / "imagery" / "realsense_overhead" / f"dish_{image_id}" / "rgb.png"
+        with Image.open(png) as lossless, Image.open(root / "food101" / "images" / dish / f"{image_id}.jpg") as jpg:
+            image = np.asarray(lossless.convert("RGB"), np.float32)
+            assert np.corrcoef(np.asarray(jpg.convert("RGB"), np.float32).ravel(), image.ravel())[0, 1] > 0.9
         mask = read_mask(root, image_id, split)
-        candidates = sorted(recipes[dish])
+        candidates = sorted(set(np.unique(mask)) - {0})  # the ingredients on this plate
         palette = np.array([INGREDIENTS[k - 1].rgb for k in candidates], np.float32)
         for k in candidates:
             if (mask == k).sum() >= 20:
@@ -142,8 +151,9 @@ def test_taxonomy_matches_classes_and_category_ids(root):
     names = list(ingredient_ids(root))
     assert names[0] == "background" and list(ingredient_ids(root).values()) == list(range(len(names)))
     used = {name for row in taxonomy["ingredients"] for name in row}
+    extras = {INGREDIENTS[k - 1].name for d in design_dishes(TINY["dishes"], TINY["seed"]) for k in d.extras}
     assert used <= set(names[1:])
-    assert used == set(names[1:])  # every segmentation class has pixels somewhere
+    assert used | extras == set(names[1:])  # every segmentation class is on some plate
     assert taxonomy["category"].notna().all() and taxonomy["cuisine"].notna().all()
 
 
@@ -161,6 +171,47 @@ def test_menu_recipes_unique_and_labels_spread(dishes):
         pairs = {(d.category, d.cuisine) for d in menu}  # neither label is a function of the other
         assert len(pairs) > max(len({d.category for d in menu}), len({d.cuisine for d in menu}))
     assert design_dishes(dishes, seed=3) == menu
+    for a in menu:  # extras never make a plate of one dish look like a plate of another
+        assert not set(a.extras) & set(a.ingredients) and len(a.extras) <= 2
+        assert not any(synthfood_plates_can_match(a, b) for b in menu if b is not a), a.name
+
+
+def synthfood_plates_can_match(a, b) -> bool:
+    """Brute force over the extras each plate may hold."""
+    from itertools import chain, combinations
+
+    def plates(dish):
+        subsets = chain.from_iterable(combinations(dish.extras, n) for n in range(len(dish.extras) + 1))
+        return {frozenset(dish.ingredients) | frozenset(s) for s in subsets}
+    return bool(plates(a) & plates(b))
+
+
+def test_plates_vary_per_image_and_their_nutrition_follows_the_visible_pixels(root):
+    """Per image: the Nutrition5k rows hold the visible ingredients, and grams = visible pixels x
+    grams per pixel (48 px images: x (128/48)^2), calories etc. = grams x per-gram values."""
+    n5k = read_nutrition5k(root / "nutrition5k")
+    rows = {Path(p).parent.name.removeprefix("dish_"): r for p, r in zip(n5k.frame["image"], n5k.frame.itertuples())}
+    assert len(rows) == len(samples(root)) and not n5k.notes
+    ids = ingredient_ids(root)
+    sets, masses = Counter(), []
+    for dish, image_id, split in samples(root):
+        mask, row = read_mask(root, image_id, split), rows[image_id]
+        assert row.split == split
+        present = {INGREDIENTS[k - 1].name for k in np.unique(mask) if k}
+        assert set(row.ingredients) == present
+        scale = (REFERENCE_SIDE / 48) ** 2
+        grams = {k: (mask == k).sum() * scale * INGREDIENTS[k - 1].grams_per_pixel for k in np.unique(mask) if k}
+        assert row.mass == pytest.approx(sum(grams.values()), rel=1e-5)
+        assert row.calories == pytest.approx(sum(g * INGREDIENTS[k - 1].kcal for k, g in grams.items()), rel=1e-5)
+        assert row.protein == pytest.approx(sum(g * INGREDIENTS[k - 1].protein for k, g in grams.items()), rel=1e-4)
+        sets[dish, frozenset(row.ingredients)] += 1
+        masses.append(row.mass)
+        with Image.open(root / "nutrition5k" / "imagery" / "realsense_overhead" / f"dish_{image_id}" / "rgb.png") as png:
+            with Image.open(root / "food101" / "images" / dish / f"{image_id}.jpg") as jpg:
+                assert png.format == "PNG" and png.size == jpg.size
+    assert len(sets) > len({d for d, _ in sets})  # some dish has plates with different ingredient sets
+    assert np.std(masses) / np.mean(masses) > 0.2  # portions vary
+    assert set(ids) >= {"background"}
 
 
 def files(root: Path, pattern: str) -> dict[str, bytes]:
@@ -171,7 +222,7 @@ def test_same_seed_same_bytes_other_seed_other_data(root, tmp_path):
     again = generate_synthfood(tmp_path / "again", **TINY)
     other = generate_synthfood(tmp_path / "other", **{**TINY, "seed": 1})
     for pattern in ("foodseg103/Images/ann_dir/*/*.png", "food101/images/*/*.jpg", "food101/meta/*",
-                    "taxonomy.csv", "foodseg103/category_id.txt"):
+                    "taxonomy.csv", "foodseg103/category_id.txt", "nutrition5k/metadata/*", "nutrition5k/dish_ids/*/*"):
         assert files(again, pattern) == files(root, pattern) != {}, pattern
     masks, other_masks = files(root, "**/ann_dir/*/*.png"), files(other, "**/ann_dir/*/*.png")
     assert masks.keys() == other_masks.keys()  # ids are positions, so the same; the pixels are not

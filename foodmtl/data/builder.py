@@ -15,7 +15,7 @@ from foodmtl.data.sampler import ResumableSampler
 from foodmtl.data.table import SampleTable
 from foodmtl.data.transforms import eval_transform, train_transform
 from foodmtl.registry import Registry, unknown_name_error
-from foodmtl.tasks import TASK_KINDS, TaskSpec
+from foodmtl.tasks import KNOWN_TASKS, TaskSpec, get_kind
 
 DATASETS: Registry = Registry("dataset")
 
@@ -24,19 +24,42 @@ SYNTHFOOD_HINT = "python data_prep/make_synthfood.py --out {root}"
 
 @DATASETS.register("synthfood")
 def synthfood(root: str, taxonomy: str | None) -> SampleTable:
-    """SynthFood: Food-101 layout + taxonomy.csv + FoodSeg103-layout masks, joined by image id."""
+    """SynthFood: Food-101 layout + taxonomy.csv (dish-level category and cuisine) + FoodSeg103
+    masks + the Nutrition5k layout's per-image ingredients, mass, calories and macros, joined by
+    image id. A SynthFood written before version 2 has no Nutrition5k part: its ingredients are
+    the taxonomy's recipes, and it labels no regression task."""
     from foodmtl.data.food101 import read_food101
     from foodmtl.data.foodseg103 import read_foodseg103
+    from foodmtl.data.nutrition5k import TOTALS, read_nutrition5k
     from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
     root = Path(root)
     require_path(root / "food101", "SynthFood", SYNTHFOOD_HINT.format(root=root))
     table = attach_taxonomy(read_food101(root / "food101"), load_taxonomy(taxonomy or str(root / "taxonomy.csv")))
+    image_id = table.frame["image"].map(lambda p: Path(p).stem)
     seg = read_foodseg103(root / "foodseg103")
-    masks = dict(zip(seg.frame["image"].map(lambda p: Path(p).stem), seg.frame["mask"]))
-    table.frame["mask"] = table.frame["image"].map(lambda p: masks.get(Path(p).stem))
+    table.frame["mask"] = image_id.map(dict(zip(seg.frame["image"].map(lambda p: Path(p).stem), seg.frame["mask"])))
     table.vocab["segmentation"] = seg.vocab["segmentation"]
+    if (root / "nutrition5k").is_dir():
+        n5k = read_nutrition5k(root / "nutrition5k")
+        per_image = n5k.frame.set_index(n5k.frame["image"].map(lambda p: Path(p).parent.name.removeprefix("dish_")))
+        for column in ("ingredients", *TOTALS):
+            table.frame[column] = image_id.map(per_image[column]).astype(object if column == "ingredients" else float)
+        table.vocab.update({task: n5k.vocab[task] for task in TOTALS})
+        table.vocab["ingredients"] = ordered_union(table.vocab.get("ingredients", []), n5k.vocab["ingredients"])
     return table
+
+
+def ordered_union(first: list[str], second: list[str]) -> list[str]:
+    return first + [name for name in second if name not in first]
+
+
+@DATASETS.register("nutrition5k")
+def nutrition5k(root: str, taxonomy: str | None) -> SampleTable:
+    """Nutrition5k overhead RGB: per-dish ingredients, mass, calories, fat, carb, protein."""
+    from foodmtl.data.nutrition5k import read_nutrition5k
+
+    return read_nutrition5k(root)
 
 
 @DATASETS.register("food101")
@@ -53,6 +76,27 @@ def foodx251(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
     return attach_taxonomy(read_foodx251(root), load_taxonomy(taxonomy or "foodx251"))
+
+
+@DATASETS.register("food2k")
+def food2k(root: str, taxonomy: str | None) -> SampleTable:
+    """Dish only by default: the builtin taxonomies match 1 of its 2,000 names (24 after normalising;
+    see experiments/food2k/dish.yaml); ``taxonomy=my.csv`` joins a CSV keyed by its names."""
+    from foodmtl.data.food2k import read_food2k
+    from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
+
+    table = read_food2k(root)
+    return attach_taxonomy(table, load_taxonomy(taxonomy)) if taxonomy else table
+
+
+@DATASETS.register("food1k")
+def food1k(root: str, taxonomy: str | None) -> SampleTable:
+    """Dish only by default (classes are ids: the release names none)."""
+    from foodmtl.data.food2k import read_food1k
+    from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
+
+    table = read_food1k(root)
+    return attach_taxonomy(table, load_taxonomy(taxonomy)) if taxonomy else table
 
 
 @DATASETS.register("foodseg103")
@@ -78,16 +122,40 @@ def coco(root: str, taxonomy: str | None) -> SampleTable:
                        merge_vocab([t.vocab for t in tables]))
 
 
-def build_tasks(names: list[str], vocab: dict[str, list[str]]) -> list[TaskSpec]:
-    """TaskSpecs for the configured task names, with classes from the data's vocabulary."""
+def build_tasks(names: list[str], vocab: dict[str, list[str]],
+                options: dict[str, dict] | None = None) -> list[TaskSpec]:
+    """TaskSpecs for the configured task names, with classes from the data's vocabulary and each
+    kind's options (``task_options``) validated."""
+    options = options or {}
+    unknown = set(options) - set(names)
+    if unknown:
+        raise ConfigError(f"task_options names task(s) {sorted(unknown)} that are not in tasks {names}")
     specs = []
     for name in names:
-        if name not in TASK_KINDS:
-            raise unknown_name_error("task", name, TASK_KINDS)
-        if not vocab.get(name):
-            raise ConfigError(f"task '{name}' has no labels in this data set; it labels: {sorted(vocab)}")
-        specs.append(TaskSpec(name, TASK_KINDS[name], tuple(vocab[name])))
+        if name not in KNOWN_TASKS:
+            raise unknown_name_error("task", name, KNOWN_TASKS)
+        kind = get_kind(KNOWN_TASKS[name].kind)
+        try:
+            checked = kind.check_options(name, dict(options.get(name) or {}))
+            classes = kind.classes(name, vocab, checked)
+            if not classes:
+                raise ValueError(f"task '{name}' has no labels in this data set; it labels: {sorted(vocab)}")
+            specs.append(kind.prepare(TaskSpec(name, kind.name, tuple(classes), checked), vocab))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return specs
+
+
+def fit_tasks(tasks: list[TaskSpec], train: SampleTable) -> list[TaskSpec]:
+    """Each task with what its kind learns from the training split (e.g. regression mean/std)."""
+    fitted = []
+    for spec in tasks:
+        kind = get_kind(spec.kind)
+        try:
+            fitted.append(kind.fit(spec, train.frame[KNOWN_TASKS[spec.name].column]))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return fitted
 
 
 def limit_per_split(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
@@ -143,11 +211,12 @@ def sources_of(cfg: DataConfig) -> list[SourceConfig]:
     return list(cfg.sources) or [SourceConfig(cfg.dataset, cfg.root, cfg.taxonomy)]
 
 
-def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0) -> DataBundle:
+def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0,
+               task_options: dict[str, dict] | None = None) -> DataBundle:
     parts = [read_source(s, cfg, seed) for s in sources_of(cfg)]
     vocab = merge_vocab([p.vocab for p in parts])
-    tasks = build_tasks(task_names, vocab)
     train = SampleTable(pd.concat([p.train for p in parts], ignore_index=True), vocab)
+    tasks = fit_tasks(build_tasks(task_names, vocab, task_options), train)
     evaluation = SampleTable(pd.concat([p.eval for p in parts], ignore_index=True), vocab)
     weights = None
     if len(parts) > 1:  # each source gets its configured share of the draws, whatever its size

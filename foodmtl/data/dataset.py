@@ -17,7 +17,7 @@ from foodmtl.data.columns import StringColumn
 from foodmtl.data.decode import decode_side, load_rgb
 from foodmtl.data.errors import SampleError
 from foodmtl.data.table import SampleTable
-from foodmtl.tasks import KNOWN_TASKS, TaskSpec, get_kind
+from foodmtl.tasks import TaskSpec, get_kind
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ class FoodDataset(Dataset):
         self.paths = StringColumn(table.frame["image"])
         self.tasks = list(tasks)
         self.kinds = {t.name: get_kind(t.kind) for t in tasks}
-        self.labels = {t.name: self.kinds[t.name].encode(t, table.frame[KNOWN_TASKS[t.name].column])
-                       for t in tasks}
+        self.labels = {t.name: self.kinds[t.name].labels(t, table.frame) for t in tasks}
         self.transform = transform
         self.decode_side = decode_side(transform)
         self.strict = strict
@@ -63,7 +62,8 @@ class FoodDataset(Dataset):
             image = load_rgb(path, 0 if spatial else self.decode_side)
             extras: dict = {}
             for task in self.tasks:
-                extras.update(self.kinds[task.name].load(task, labels[task.name], image.shape[:2]))
+                labels[task.name], arrays = self.kinds[task.name].load(task, labels[task.name], image.shape[:2])
+                extras.update(arrays)
         except SampleError as exc:
             return self._skip(str(exc))
         except UNREADABLE as exc:

@@ -41,13 +41,15 @@ def empty_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class SampleTable:
-    """Samples plus the class vocabulary of every task they can label."""
+    """Samples plus the class vocabulary of every task they can label, and what the reader
+    noticed about the data on the way (quirks it handled; ``data_prep/verify.py`` prints them)."""
 
     frame: pd.DataFrame
     vocab: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> "SampleTable":
-        return SampleTable(self.frame[self.frame["split"] == name].reset_index(drop=True), self.vocab)
+        return SampleTable(self.frame[self.frame["split"] == name].reset_index(drop=True), self.vocab, self.notes)
 
     def __len__(self) -> int:
         return len(self.frame)

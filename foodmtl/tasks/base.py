@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from torch import Tensor, nn
 
-from foodmtl.tasks import Direction, TaskSpec
+from foodmtl.tasks import KNOWN_TASKS, Direction, TaskSpec
 
 
 @dataclass
@@ -40,14 +40,23 @@ class TaskKind:
     defaults: ClassVar[dict[str, Any]] = {}
 
     # ---- configuration ------------------------------------------------------------------
-    def check_options(self, spec: TaskSpec, given: dict[str, Any]) -> dict[str, Any]:
+    def check_options(self, task: str, given: dict[str, Any]) -> dict[str, Any]:
         """``defaults`` updated by ``given``; unknown names or bad values raise ValueError."""
         unknown = set(given) - set(self.defaults)
         if unknown:
             valid = ", ".join(sorted(self.defaults)) or "none"
-            raise ValueError(f"task_options.{spec.name}: unknown option(s) {sorted(unknown)} for a "
+            raise ValueError(f"task_options.{task}: unknown option(s) {sorted(unknown)} for a "
                              f"{self.name} task; valid: {valid}")
         return {**self.defaults, **given}
+
+    def classes(self, name: str, vocab: dict[str, list[str]], options: dict[str, Any]) -> list[str]:
+        """The task's classes from the data's vocabulary (empty: the data does not label it)."""
+        return list(vocab.get(name) or [])
+
+    def prepare(self, spec: TaskSpec, vocab: dict[str, list[str]]) -> TaskSpec:
+        """The spec checked, with what its kind derives from the whole vocabulary (default: as is);
+        ValueError when the data cannot serve it."""
+        return spec
 
     def fit(self, spec: TaskSpec, column: pd.Series) -> TaskSpec:
         """The spec with what it learns from the training split's column (default: nothing)."""
@@ -57,13 +66,18 @@ class TaskKind:
         return list(self.metrics_directions)
 
     # ---- data ---------------------------------------------------------------------------
+    def labels(self, spec: TaskSpec, frame: pd.DataFrame):
+        """Compact per-row labels of a SampleTable frame; ``labels[i]`` is a label or None."""
+        return self.encode(spec, frame[KNOWN_TASKS[spec.name].column])
+
     def encode(self, spec: TaskSpec, column: pd.Series):
-        """Compact per-row labels (``foodmtl.data.columns``); ``labels[i]`` is a label or None."""
+        """Compact labels (``foodmtl.data.columns``) of the task's own column."""
         raise NotImplementedError
 
-    def load(self, spec: TaskSpec, label, image_hw: tuple[int, int]) -> dict[str, np.ndarray]:
-        """Arrays that must go through the image transform with the image (e.g. ``mask``)."""
-        return {}
+    def load(self, spec: TaskSpec, label, image_hw: tuple[int, int]) -> tuple[Any, dict[str, np.ndarray]]:
+        """Read what a label points to: the label to use, and arrays that must go through the
+        image transform with the image (e.g. ``mask``). Default: the label as it is, nothing."""
+        return label, {}
 
     def target(self, spec: TaskSpec, label, transformed: dict) -> Tensor:
         """The training target of one sample; the kind's absent marker when ``label`` is None."""

@@ -28,15 +28,17 @@ class Multiclass(TaskKind):
     single_label = True
     defaults = {"label_smoothing": 0.0}
 
-    def check_options(self, spec, given):
+    def check_options(self, task, given):
+        options = super().check_options(task, given)
+        if not 0.0 <= float(options["label_smoothing"]) < 1.0:
+            raise ValueError(f"task_options.{task}.label_smoothing={options['label_smoothing']} must lie in [0, 1)")
+        return options
+
+    def prepare(self, spec, vocab):
         if spec.num_classes < 2:
             raise ValueError(f"task '{spec.name}' has {spec.num_classes} class in this data ({list(spec.classes)}); "
                              "a multiclass task needs at least 2: drop it from tasks")
-        options = super().check_options(spec, given)
-        if not 0.0 <= float(options["label_smoothing"]) < 1.0:
-            raise ValueError(f"task_options.{spec.name}.label_smoothing={options['label_smoothing']} "
-                             "must lie in [0, 1)")
-        return options
+        return spec
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         return ["top1", "f1_macro", *(f"top{k}" for k in TOP_K if spec.num_classes > k)]

@@ -34,12 +34,12 @@ class Regression(TaskKind):
     primary_metric = "mae"
     defaults = {"loss": "smooth_l1", "standardize": True}
 
-    def check_options(self, spec, given):
-        options = super().check_options(spec, given)
+    def check_options(self, task, given):
+        options = super().check_options(task, given)
         if options["loss"] not in LOSSES:
-            raise ValueError(f"task_options.{spec.name}.loss={options['loss']!r}; choose one of {', '.join(LOSSES)}")
+            raise ValueError(f"task_options.{task}.loss={options['loss']!r}; choose one of {', '.join(LOSSES)}")
         if not isinstance(options["standardize"], bool):
-            raise ValueError(f"task_options.{spec.name}.standardize must be true or false")
+            raise ValueError(f"task_options.{task}.standardize must be true or false")
         return options
 
     def fit(self, spec: TaskSpec, column: pd.Series) -> TaskSpec:

@@ -37,18 +37,11 @@ class Segmentation(TaskKind):
     def encode(self, spec: TaskSpec, column: pd.Series) -> StringColumn:
         return StringColumn(column)
 
-    def load(self, spec: TaskSpec, label: str | None, image_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    def load(self, spec: TaskSpec, label: str | None, image_hw: tuple[int, int]) -> tuple[str | None, dict]:
         if label is None:
-            return {}
-        mask = read_mask(label)
-        if mask.shape[:2] != tuple(image_hw):
-            raise SampleError(f"mask {label} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
-                              f"{image_hw[1]}x{image_hw[0]}")
-        bad = (mask >= spec.num_classes) & (mask != SEG_IGNORE)
-        if bad.any():
-            raise SampleError(f"mask {label} holds class id {int(mask[bad].max())}, outside 0..{spec.num_classes - 1} "
-                              f"(and not the ignore value {SEG_IGNORE})")
-        return {"mask": mask}
+            return None, {}
+        return label, {"mask": checked_mask(label, image_hw, spec.num_classes)}
+
 
     def target(self, spec: TaskSpec, label: str | None, transformed: dict) -> Tensor:
         if label is None:
@@ -79,6 +72,19 @@ class Segmentation(TaskKind):
             prediction_figure(pixels, mask, list(spec.classes)).save(context.picture)
             out["overlay"] = str(context.picture)
         return out
+
+
+def checked_mask(path: str, image_hw: tuple[int, int], num_classes: int) -> np.ndarray:
+    """The mask at ``path``; a SampleError naming it when its size or an id does not fit."""
+    mask = read_mask(path)
+    if mask.shape[:2] != tuple(image_hw):
+        raise SampleError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
+                          f"{image_hw[1]}x{image_hw[0]}")
+    bad = (mask >= num_classes) & (mask != SEG_IGNORE)
+    if bad.any():
+        raise SampleError(f"mask {path} holds class id {int(mask[bad].max())}, outside 0..{num_classes - 1} "
+                          f"(and not the ignore value {SEG_IGNORE})")
+    return mask
 
 
 KIND = Segmentation()

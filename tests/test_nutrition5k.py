@@ -1,0 +1,94 @@
+"""Nutrition5k reader on a format-exact miniature of the release (quirks included)."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from foodmtl.data.errors import DataError
+from foodmtl.data.nutrition5k import read_nutrition5k
+
+ROWS_CAFE1 = [
+    # totals match the ingredients' grams (150 + 50)
+    "dish_1000000001,277.5,200.0,2.25,42.0,19.55,ingr_0000000001,rice,150.0,195.0,0.45,42.0,4.05,"
+    "ingr_0000000002,chicken,50.0,82.5,1.8,0.0,15.5",
+    "dish_1000000002,0.0,0.0,0.0,0.0,0.0,ingr_0000000003,deprecated,0.0,0.0,0.0,0.0,0.0",  # all-zero totals
+    "dish_1000000003,130.0,90.0,0.3,28.0,2.7,ingr_0000000001,rice,60.0,78.0,0.18,16.8,1.62",  # 90 g vs 60 g
+    "dish_1000000004,65.0,50.0,0.15,14.0,1.35,ingr_0000000001,rice,50.0,65.0,0.15,14.0,1.35",  # no image
+]
+ROWS_CAFE2 = [
+    "dish_1000000005,65.0,50.0,0.15,14.0,1.35,1,ingr_0000000001,rice,50.0,65.0,0.15,14.0,1.35",  # README's num_ingrs
+    "dish_1000000006,82.5,50.0,1.8,0.0,15.5,ingr_0000000002,chicken,50.0,82.5,1.8,0.0,15.5",  # in no split
+]
+
+
+def build(root: Path, cafe1=ROWS_CAFE1, cafe2=ROWS_CAFE2, train="1000000001\n1000000002\n1000000004\n") -> Path:
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "dish_metadata_cafe1.csv").write_text("".join(f"{r}\n" for r in cafe1))
+    (root / "metadata" / "dish_metadata_cafe2.csv").write_text("".join(f"{r}\n" for r in cafe2))
+    (root / "metadata" / "ingredients_metadata.csv").write_text(
+        "ingr,id,cal/g,fat(g),carb(g),protein(g)\nrice,1,1.3,0.003,0.28,0.027\n"
+        "chicken,2,1.65,0.036,0.0,0.31\ndeprecated,3,0,0,0,0\n")
+    splits = root / "dish_ids" / "splits"
+    splits.mkdir(parents=True)
+    (splits / "rgb_train_ids.txt").write_text("".join(f"dish_{d}\n" for d in train.split()))
+    (splits / "rgb_test_ids.txt").write_text("dish_1000000003\ndish_1000000005\n")
+    (splits / "depth_train_ids.txt").write_text("dish_1000000001\n")
+    (splits / "depth_test_ids.txt").write_text("dish_1000000003\n")
+    for d in ("1000000001", "1000000002", "1000000003", "1000000005", "1000000006"):
+        folder = root / "imagery" / "realsense_overhead" / f"dish_{d}"
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((8, 10, 3), 128, np.uint8)).save(folder / "rgb.png")
+        Image.fromarray(np.zeros((8, 10), np.uint16)).save(folder / "depth_raw.png")
+    return root
+
+
+def test_rows_labels_units_and_reported_quirks(tmp_path):
+    table = read_nutrition5k(build(tmp_path / "nutrition5k_dataset"))
+    frame = table.frame.set_index(table.frame["image"].map(lambda p: Path(p).parent.name))
+    assert sorted(frame.index) == ["dish_1000000001", "dish_1000000002", "dish_1000000003", "dish_1000000005"]
+    assert frame["split"].to_dict() == {"dish_1000000001": "train", "dish_1000000002": "train",
+                                        "dish_1000000003": "test", "dish_1000000005": "test"}
+    assert frame.loc["dish_1000000001", "ingredients"] == ("rice", "chicken")
+    assert frame.loc["dish_1000000002", "ingredients"] == ()            # labelled: nothing but 'deprecated'
+    assert frame.loc["dish_1000000005", "ingredients"] == ("rice",)     # num_ingrs variant read
+    assert frame.loc["dish_1000000001", ["calories", "mass", "fat", "carb", "protein"]].tolist() == \
+        [277.5, 200.0, 2.25, 42.0, 19.55]
+    assert math.isnan(frame.loc["dish_1000000002", "mass"])             # all-zero totals: unlabelled
+    assert frame.loc["dish_1000000003", "mass"] == 90.0                 # the scale's total is kept
+    assert table.vocab["ingredients"] == ["rice", "chicken"]
+    assert table.vocab["mass"] == ["g"] and table.vocab["calories"] == ["kcal"]
+    notes = " | ".join(table.notes)
+    for expected in ("1 dish(es) have all-zero totals", "1 dish(es) have a total mass more than 1 g",
+                     "1 dish(es) are in no rgb split list", "1 listed dish(es) have no overhead image"):
+        assert expected in notes, notes
+
+
+def test_depth_split_lists(tmp_path):
+    table = read_nutrition5k(build(tmp_path / "n5k"), variant="depth")
+    assert sorted(table.frame["split"]) == ["test", "train"]
+
+
+@pytest.mark.parametrize("row, line, what", [
+    ("dish_1000000009,1,2,3,4,5,ingr_0000000001,rice,1,2,3", 5, "7 fields per ingredient"),
+    ("dish_1000000009,1,two,3,4,5", 5, "'two' is not a number"),
+    ("dish_1000000001,1,2,3,4,5", 5, "dish dish_1000000001 is listed twice"),
+    ("plate_7,1,2,3,4,5", 5, "is not a dish id"),
+])
+def test_bad_rows_name_file_and_line(tmp_path, row, line, what):
+    root = build(tmp_path / "n5k", cafe1=ROWS_CAFE1 + [row])
+    with pytest.raises(DataError, match=what) as caught:
+        read_nutrition5k(root)
+    assert str(caught.value).startswith(f"{root / 'metadata' / 'dish_metadata_cafe1.csv'}, line {line}: ")
+
+
+def test_a_dish_in_both_split_lists_is_an_error(tmp_path):
+    root = build(tmp_path / "n5k", train="1000000001\n1000000003\n")
+    with pytest.raises(DataError, match="dish_1000000003 is in more than one split list"):
+        read_nutrition5k(root)
+
+
+def test_missing_release_names_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="(?s)Nutrition5k not found.*google-research-datasets/Nutrition5k"):
+        read_nutrition5k(tmp_path / "nowhere")
