@@ -71,3 +71,26 @@ def test_present_lists_only_labelled_tasks(table):
     batch = collate([ds[1]])
     assert batch.present == []
     assert torch.isfinite(batch.images).all()
+
+
+def test_strict_mode_in_a_worker_names_the_file_on_the_first_line(table):
+    """DataLoader workers re-raise as 'Caught CorruptImageError in DataLoader worker process 0.
+    Original Traceback ...'; the message must still start with the file."""
+    ds = FoodDataset(table, TASKS, eval_transform(32), strict=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=1, collate_fn=collate)
+    with pytest.raises(CorruptImageError) as caught:
+        next(iter(loader))
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith(f"cannot read image {table.frame['image'][2]}: ")
+
+
+@pytest.mark.parametrize("mask, expected", [
+    (np.full((30, 40), 7, np.uint8), r"mask .*a\.png holds class id 7, outside 0\.\.3 \(and not the ignore value 255\)"),
+    (np.zeros((40, 30), np.uint8), r"mask .*a\.png is 30x40 \(WxH\) but its image is 40x30"),
+])
+def test_a_mask_that_does_not_fit_is_skipped_naming_the_mask(table, mask, expected):
+    Image.fromarray(mask).save(table.frame["mask"][0])
+    item = FoodDataset(table, TASKS, eval_transform(32))[0]
+    assert "skipped" in item and __import__("re").fullmatch(expected, item["skipped"]), item
+    with pytest.raises(CorruptImageError, match=expected):
+        FoodDataset(table, TASKS, eval_transform(32), strict=True)[0]
