@@ -119,7 +119,7 @@ def test_famo_learns_from_the_losses_re_evaluated_after_the_step():
     r = runner("famo", backbone="resnet10t")
     r.run([make_batch(4, 0)], 0)
     logits = r.objective.weighting.logits
-    torch.testing.assert_close(logits.abs(), torch.full((3,), 0.025))
+    torch.testing.assert_close(logits.abs(), torch.full((3,), 0.025, dtype=torch.float64), rtol=1.3e-6, atol=1e-5)
     assert logits.sum().abs() < 0.03  # softmax gradient directions sum to zero: not all the same sign
 
 

@@ -1,12 +1,20 @@
 """MGDA-UB (Sener & Koltun, NeurIPS 2018: Algorithm 2 on the MGDA-UB upper bound).
 
-alpha = argmin_{alpha in simplex} ||sum_t alpha_t g_t / n_t||^2, solved by
-Frank-Wolfe (``gradients.min_norm_weights``) on gradients w.r.t. the shared
-representation Z (``rep_grad=True``, the paper's MGDA-UB; ``False`` takes them
-w.r.t. the shared parameters, i.e. plain MGDA). The normaliser n_t follows the
-official code: "none" (1), "l2" (||g_t||), "loss" (L_t), "loss+" (L_t ||g_t||).
-As in the official code the shared update is sum_t alpha_t g_t of the *raw*
-gradients (LibMTL instead sums the normalised ones; both agree for "none").
+alpha = argmin_{alpha in simplex} ||sum_t alpha_t g_t / n_t||^2, solved exactly
+(Wolfe's min-norm-point algorithm, ``gradients.min_norm_weights``) on gradients
+w.r.t. the shared representation Z (``rep_grad=True``, the paper's MGDA-UB;
+``False`` takes them w.r.t. the shared parameters, i.e. plain MGDA). The
+normaliser n_t follows the official code: "none" (1), "l2" (||g_t||), "loss"
+(L_t), "loss+" (L_t ||g_t||). As in the official code the shared update is
+sum_t alpha_t g_t of the *raw* gradients (LibMTL instead sums the normalised
+ones; both agree for "none").
+
+Solver: the official code and LibMTL run the paper's Frank-Wolfe for at most
+250 iterations or until alpha moves < 1e-5 (TorchJD: 100, or a step < 1e-3),
+which on ill-conditioned, conflicting problems can stop well above the min-norm
+point, leaving tasks whose normalised gradient opposes the update. The exact solve guarantees
+g_t/n_t . d >= ||d||^2 for every task (d the normalised combination; up to
+rounding), and agrees with the references where their Frank-Wolfe has converged.
 
 Heads: each task's own unweighted gradient (paper's Algorithm 2; LibMTL).
 Scale-equivariant for every normalisation (alpha is scale-invariant), so it
