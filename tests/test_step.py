@@ -138,3 +138,20 @@ def test_a_loss_scaler_changes_nothing_once_gradients_are_unscaled(strategy):
     scaled.run([make_batch(4, 0)], 0)
     for p0, p, q in zip(start, plain.objective.parameters(), scaled.objective.parameters()):
         torch.testing.assert_close(q - p0, p - p0, atol=1e-6, rtol=1e-3)
+
+
+@pytest.mark.parametrize("strategy, options", [("uniform", None), ("manual", {"weights": {"dish": 3.0}}),
+                                               ("pcgrad", None)])
+def test_the_logged_objective_is_the_weighted_sum_of_the_task_losses(strategy, options):
+    """train/objective: manual weights scale it; uniform equals the plain sum; for a gradient-level
+    strategy the weights are the coefficients of the combined shared gradient."""
+    result = runner(strategy, backbone="resnet10t", options=options).run([make_batch(4, 0)], 0)
+    expected = sum(result.weights.get(t, 1.0) * v for t, v in result.losses.items())
+    assert result.objective == pytest.approx(expected)
+    if strategy == "uniform":
+        assert result.objective == pytest.approx(result.total)
+    if strategy == "manual":
+        assert result.weights["dish"] == 3.0
+        assert result.objective == pytest.approx(result.total + 2 * result.losses["dish"])
+    if strategy == "pcgrad":
+        assert set(result.weights) == set(result.losses)

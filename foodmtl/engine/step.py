@@ -40,7 +40,16 @@ class StepResult:
 
     @property
     def total(self) -> float:
+        """The unweighted sum of the task losses."""
         return sum(self.losses.values())
+
+    @property
+    def objective(self) -> float:
+        """The weighted sum sum_t w_t L_t with the strategy's effective weights: what is
+        back-propagated for loss-level strategies (without their regularisers, e.g. the
+        uncertainty log-variance term), and for gradient-level ones the objective whose gradient
+        on the shared parameters is the combined update sum_t c_t g_t."""
+        return sum(self.weights.get(t, 1.0) * v for t, v in self.losses.items())
 
 
 class StepRunner:
