@@ -16,6 +16,9 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from foodmtl.config_check import resolve_names
+from foodmtl.config_types import type_error
+
 
 @dataclass
 class SourceConfig:
@@ -57,7 +60,8 @@ class ModelConfig:
     drop_path_rate: float | None = None  # None: the timm model's own default
     channels_last: bool = True
     sync_bn: bool = False               # SyncBatchNorm across ranks (CUDA only)
-    decoder: str = "unet"               # segmentation decoder: unet | fpn
+    decoder: str = "unet"               # segmentation decoder (docs/segmentation.md): unet, fpn, fcn, deeplabv3plus, ...
+    decoder_options: dict[str, Any] = field(default_factory=dict)  # its options, checked per decoder
 
 
 @dataclass
@@ -72,7 +76,7 @@ class OptimConfig:
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     grad_clip: float = 0.0              # 0: off
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0        # default of every multiclass task (task_options.<task>.label_smoothing wins)
 
 
 @dataclass
@@ -107,15 +111,33 @@ class TrackingConfig:
 class Config:
     experiment: str = "default"
     run: str | None = None              # run folder name; None: timestamp
-    resume: str | None = None           # auto (newest run of this experiment) or a checkpoint path
+    resume: str | None = None           # auto (run=NAME's, else the experiment's newest last.pt) or a checkpoint path
+    resume_override: bool = False       # resume: accept overrides that change what the checkpoint means
+    resumed_from: str | None = None     # set by the trainer: the checkpoint a new run continued from
+    resume_changes: list[str] = field(default_factory=list)  # set by the trainer: overrides resume_override let in
     output_dir: str = "runs"
     tasks: list[str] = field(default_factory=lambda: ["dish", "category", "cuisine", "ingredients"])
+    # per-task options of its kind, e.g. {mass: {loss: l1}} (see foodmtl/tasks/<kind>.py)
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def task_options(cfg: "Config") -> dict[str, dict[str, Any]]:
+    """``cfg.task_options`` with ``optim.label_smoothing`` as the default of every task whose
+    kind has that option (multiclass)."""
+    from foodmtl.tasks import TASK_KINDS, get_kind
+
+    options = {name: dict(value or {}) for name, value in cfg.task_options.items()}
+    if cfg.optim.label_smoothing:
+        for name in cfg.tasks:
+            if name in TASK_KINDS and "label_smoothing" in get_kind(TASK_KINDS[name]).defaults:
+                options.setdefault(name, {}).setdefault("label_smoothing", cfg.optim.label_smoothing)
+    return options
 
 
 class ConfigError(ValueError):
@@ -139,10 +161,10 @@ def from_dict(values: dict[str, Any]) -> Config:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), values)
         cfg = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"bad config value: {exc}") from None
+    except OmegaConfBaseException as exc:  # check_keys caught what it knows; OmegaConf's first line otherwise
+        raise ConfigError(f"{exc.full_key}={exc.value}: {str(exc).splitlines()[0]}") from None
     validate(cfg)
-    return cfg
+    return resolve_names(cfg)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -191,14 +213,25 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` -> (key, value). A text field keeps the text as typed (``run=0123`` stays
+    "0123", not YAML's 83); other values are YAML. A value YAML cannot read is an error, never
+    silently text, and so is a YAML tag (``!!python/...``)."""
     key, sep, raw = item.partition("=")
+    key = key.strip()
     if not sep or not key:
         raise ConfigError(f"override '{item}' is not key=value (e.g. train.epochs=3)")
+    if raw.lstrip().startswith("!"):
+        raise ConfigError(f"override '{item}': YAML tags are not allowed; quote a text value")
+    annotation = field_annotation(key)
+    if not raw:
+        return key, None
+    if annotation in ("str", "str | None") and raw[0] not in "'\"" and raw not in ("null", "~"):
+        return key, raw
     try:
-        value = yaml.safe_load(raw) if raw else None
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+        return key, yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"override '{item}' cannot be read: {problem}") from None
 
 
 def set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
@@ -211,8 +244,21 @@ def set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
     target[leaf] = value
 
 
+def field_annotation(key: str) -> str | None:
+    """The annotation of the dotted ``key`` in Config; None inside free-form mappings or if unknown."""
+    schema: type | None = Config
+    annotation = None
+    for part in key.split("."):
+        fields = {f.name: f.type for f in dataclasses.fields(schema)} if schema else {}
+        if part not in fields:
+            return None
+        annotation = fields[part]
+        schema = _dataclass_type(annotation)
+    return annotation
+
+
 def check_keys(values: dict[str, Any], schema: type, prefix: str) -> None:
-    """Reject keys that are not fields of ``schema``, suggesting close names."""
+    """Reject keys that are not fields of ``schema`` (suggesting close names) and values of the wrong type."""
     fields = {f.name: f for f in dataclasses.fields(schema)}
     for key, value in values.items():
         if key not in fields:
@@ -228,6 +274,10 @@ def check_keys(values: dict[str, Any], schema: type, prefix: str) -> None:
             check_keys(value, nested, prefix + key + ".")
         item = _dataclass_type(sub.removeprefix("list[").removesuffix("]")) if isinstance(sub, str) \
             and sub.startswith("list[") else None
+        if nested is None and (item is None or not isinstance(value, list)):
+            error = type_error(prefix + key, value, sub)
+            if error:
+                raise ConfigError(error)
         if item is not None and isinstance(value, list):
             for i, entry in enumerate(value):
                 if not isinstance(entry, dict):

@@ -6,9 +6,12 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("embed", help="t-SNE maps of a checkpoint's backbone features, coloured by dish and cuisine")
-    p.add_argument("checkpoint")
-    p.add_argument("overrides", nargs="*", help="key=value, e.g. data.root=/data/food-101")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "embed", "t-SNE maps of a checkpoint's backbone features, coloured by dish and cuisine",
+                    "foodmtl embed runs/synthfood-demo/<run>/checkpoints/best.pt --out figures/")
+    p.add_argument("checkpoint", help="a checkpoint, e.g. runs/<experiment>/<run>/checkpoints/best.pt")
+    p.add_argument("overrides", nargs="*", default=[], help="key=value, e.g. data.root=/data/food-101")
     p.add_argument("--out", type=Path, required=True, help="folder for tsne_dish.png and tsne_cuisine.png")
     p.add_argument("--split", choices=("eval", "train"), default="eval",
                    help="the config's eval or train split (both without augmentation)")
@@ -31,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     loader = DataLoader(subset(dataset, args.limit, cfg.train.seed), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers, collate_fn=collate)
     args.out.mkdir(parents=True, exist_ok=True)
-    for path in embedding_maps(model, loader, device, args.out):
+    for path in embedding_maps(model, loader, device, args.out, args.split, args.checkpoint):
         print(path)
     return 0

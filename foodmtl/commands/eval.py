@@ -7,12 +7,16 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint on its config's eval split")
-    p.add_argument("checkpoint")
-    p.add_argument("overrides", nargs="*", help="key=value, e.g. data.root=/data/food-101")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "eval", "evaluate a checkpoint on its config's eval split",
+                    "foodmtl eval runs/synthfood-demo/<run>/checkpoints/best.pt --json metrics.json")
+    p.add_argument("checkpoint", help="a checkpoint, e.g. runs/<experiment>/<run>/checkpoints/best.pt")
+    p.add_argument("overrides", nargs="*", default=[], help="key=value, e.g. data.root=/data/food-101")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.add_argument("--cpu", action="store_true", help="evaluate on the CPU even if a GPU is present")
-    p.add_argument("--plots", type=Path, help="write confusion_<task>.png for each single-label task here")
+    p.add_argument("--plots", type=Path, help="write confusion_<task>.png and the most confused pairs, "
+                   "confused_pairs_<task>.csv/.png, for each single-label task here")
     p.set_defaults(func=run)
 
 
@@ -22,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from foodmtl.engine.evaluate import eval_loader, evaluate
     from foodmtl.engine.inference import load_with_data
 
+    if args.plots and args.plots.exists() and not args.plots.is_dir():  # fail before the evaluation, not after
+        raise FileExistsError(f"--plots {args.plots} is a file; name a folder for the confusion plots")
     info = init_distributed("cpu" if args.cpu else "auto")
     model, cfg, data = load_with_data(args.checkpoint, args.overrides, info.device)
     loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info)

@@ -6,7 +6,10 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plot", help="task-weight trajectories and validation curves of a group of runs (PNG)")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "plot", "task-weight trajectories and validation curves of a group of runs (PNG)",
+                    "foodmtl plot runs/synthfood-ablation --out figures/")
     p.add_argument("source", help="folder of run folders (e.g. runs/synthfood-ablation) or wandb:ENTITY/PROJECT")
     p.add_argument("--group", help="only runs of this group (tracking.group, else the experiment)")
     p.add_argument("--out", default=".", help="folder for <group>-weights.png and <group>-validation.png")
@@ -17,10 +20,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from foodmtl.config import ConfigError
     from foodmtl.runs import load_group
     from foodmtl.tables import is_single
     from foodmtl.viz.curves import plot_validation, plot_weights
 
+    if args.smooth < 1:
+        raise ConfigError(f"--smooth {args.smooth}: the rolling mean needs at least 1 step")
     runs = load_group(args.source, args.group)
     group = runs[0].group
     out = Path(args.out)

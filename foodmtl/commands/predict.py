@@ -8,8 +8,11 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("predict", help="predict dish, category, cuisine, ingredients (and masks) for images")
-    p.add_argument("checkpoint")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "predict", "predict dish, category, cuisine, ingredients (and masks) for images",
+                    "foodmtl predict runs/synthfood-demo/<run>/checkpoints/best.pt photo.jpg --out predictions/")
+    p.add_argument("checkpoint", help="a checkpoint, e.g. runs/<experiment>/<run>/checkpoints/best.pt")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", type=Path, help="write predictions.json and mask overlay PNGs here")
     p.add_argument("--threshold", type=float, default=0.5, help="list ingredients at or above this probability")

@@ -7,7 +7,10 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="run an ablation grid (methods x seeds + single-task baselines)")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "sweep", "run an ablation grid (methods x seeds + single-task baselines)",
+                    "foodmtl sweep experiments/ablations/synthfood.yaml --emit slurm --out sweep.sbatch")
     p.add_argument("spec", help="sweep YAML, e.g. experiments/ablations/synthfood.yaml")
     p.add_argument("--emit", choices=["torchrun", "slurm", "wandb"],
                    help="write the grid as torchrun commands, a SLURM array script or a W&B sweep file "

@@ -1,4 +1,5 @@
-"""``foodmtl table RUNS_DIR|wandb:ENTITY/PROJECT``: per-task mean ± std over seeds, and Δm%."""
+"""``foodmtl table RUNS_DIR|wandb:ENTITY/PROJECT``: per metric mean ± std and 95 % interval over
+seeds, Δm% vs single-task, mean rank, and paired differences to a reference method."""
 from __future__ import annotations
 
 import argparse
@@ -6,22 +7,35 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("table", help="paper table of finished runs: mean ± std over seeds, Δm%% vs single-task")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "table", "paper table of finished runs: mean ± std [95%% CI] over seeds, Δm%% vs "
+                                  "single-task, mean rank, paired differences to a reference method",
+                    "foodmtl table runs/synthfood-ablation --format latex --out table.tex")
     p.add_argument("source", help="folder of run folders (e.g. runs/synthfood-ablation) or wandb:ENTITY/PROJECT")
     p.add_argument("--group", help="only runs of this group (tracking.group, else the experiment)")
-    p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only runs whose config has this value, e.g. model.backbone=resnet50; repeatable (runs "
+                        "that differ in data, backbone, tasks or budget are refused together)")
+    p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown",
+                   help="csv: one row per method and column; every format in the same units (0-1 metrics in %%)")
     p.add_argument("--metrics", nargs="+", help="columns, e.g. dish/top1 ingredients/mAP (default: the main "
                                                 "metric(s) of every task)")
+    p.add_argument("--reference", help="method the others are compared with seed by seed (default: uniform "
+                                       "where it ran)")
     p.add_argument("--out", help="also write the table to this file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from foodmtl.comparable import check_comparable, select
     from foodmtl.runs import load_group
-    from foodmtl.tables import render, runs_frame, summarize
+    from foodmtl.table_formats import render
+    from foodmtl.tables import runs_frame, summarize
 
-    runs = load_group(args.source, args.group)
-    text = render(summarize(runs_frame(runs), args.metrics), args.format)
+    runs = select(load_group(args.source, args.group), args.where)
+    check_comparable(runs)
+    text = render(summarize(runs_frame(runs), args.metrics, args.reference), args.format)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)

@@ -6,19 +6,27 @@ import os
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train from a YAML experiment, with key=value overrides")
+    from foodmtl.commands import add_command
+
+    p = add_command(sub, "train", "train from a YAML experiment, with key=value overrides",
+                    "foodmtl train experiments/synthfood/demo.yaml train.epochs=3 weighting.name=uncertainty")
     p.add_argument("config", help="experiment YAML, e.g. experiments/synthfood/demo.yaml")
-    p.add_argument("overrides", nargs="*", help="key=value, e.g. train.epochs=3 weighting.name=uncertainty")
+    p.add_argument("overrides", nargs="*", default=[], help="key=value, e.g. train.epochs=3 weighting.name=uncertainty")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from foodmtl.commands.report import metrics_table
     from foodmtl.config import load_config
+    from foodmtl.models.pretrained import local_weights
+
+    cfg = load_config(args.config, args.overrides)  # every check that needs no torch: a typo is reported in < 2 s
+    if cfg.model.pretrained_file:
+        local_weights(cfg.model.pretrained_file)
+
+    from foodmtl.commands.report import metrics_table
     from foodmtl.engine.trainer import train
 
-    cfg = load_config(args.config, args.overrides)
-    run_dir, final = train(cfg)
+    run_dir, final = train(cfg, args.overrides)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"\nrun folder: {run_dir}\n{metrics_table(final)}")
     return 0
