@@ -1,25 +1,98 @@
-"""Runs -> paper tables: per-task metrics as mean ± std over seeds, and Δm% vs single-task.
+"""Runs -> paper tables: per metric the mean, std and 95 % t-interval over seeds, Δm% against the
+single-task baselines, the mean rank, and paired differences to a reference method.
 
-Δm% (Maninis et al. 2019; Liu et al. 2021 convention, signed so that positive = better):
+Units: classification and segmentation metrics are fractions in the runs and percent here, in
+every output format; regression metrics keep their data set's units. Directions: each metric's
+task kind declares whether lower is better (``foodmtl.tasks.metric_direction``); "best", ranks,
+Δm% and the better/worse marks follow it.
 
-    Δm = 100/T · Σ_t (M_t − B_t) / B_t
+Δm% (Maninis et al. 2019; Vandenhende et al. 2021), positive = better than single-task:
 
-over the T task metrics in the table, where M_t is the method's mean over seeds and B_t the
-mean of the single-task baselines of metric t's task (all metrics here are higher-is-better).
-Single-task baselines are runs whose config has exactly one task; their row shows their own
-task's metrics only. The best multi-task value of each column is marked.
+    Δm = 100/T · Σ_t (−1)^{l_t} (M_t − B_t) / B_t,    l_t = 1 where lower is better,
+
+over the T metric columns that have a single-task baseline (a run with exactly one task), B_t the
+mean of that task's baseline runs. Δm is computed for each seed of a method against the baseline
+*means* (the baselines' seeds need not match), so its mean over seeds is Δm of the method's means
+and its interval is the method's seed spread only.
+
+Paired comparison: each multi-task method minus the reference (default ``uniform``), per metric
+and for Δm, over the seeds both ran (matched by seed number); a difference whose t-interval
+excludes 0 is marked better or worse. Baselines enter only through Δm.
+
+Mean rank (as LibMTL, Nash-MTL and FAMO report it): the multi-task methods ranked on each metric
+column by their means (1 = best, ties averaged as ``scipy.stats.rankdata`` does), averaged over
+the columns; Δm% is not one of them.
 """
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass
 
+import pandas as pd
+from scipy.stats import rankdata
+
+from foodmtl.config import ConfigError
 from foodmtl.registry import unknown_name_error
 from foodmtl.runs import Run
+from foodmtl.seed_stats import Estimate, estimate, paired_difference
+from foodmtl.tasks import Direction, metric_direction, metric_is_fraction
 
 METHOD = "method"
 DELTA = "Δm%"
+RANK = "mean rank"
 SINGLE = "single-task"
-PRIMARY = ("top1", "f1_micro", "mAP", "mIoU")  # metric names that make the table's columns
+PRIMARY = ("top1", "f1_micro", "mAP", "mIoU", "mae")  # metric names that make the default columns
+DEFAULT_REFERENCE = "uniform"
+
+
+@dataclass
+class Summary:
+    """Every figure of a table, in display units; ``values`` are the metric columns, then Δm%."""
+
+    methods: list[str]                          # multi-task methods A-Z, then the baselines A-Z
+    columns: list[str]                          # metric columns
+    directions: dict[str, Direction]            # per value (Δm%: max)
+    delta_over: list[str]                       # the columns Δm% averages (empty: no baseline, no Δm%)
+    seeds: dict[str, list[int]]                 # method -> its seeds
+    cells: dict[tuple[str, str], Estimate]      # (method, value) -> over the method's seeds
+    ranks: dict[tuple[str, str], float]         # (multi-task method, column) -> rank on that column
+    reference: str | None                       # the method the others are paired with; None: no comparison
+    paired: dict[tuple[str, str], Estimate]     # (compared method, value) -> method minus reference
+
+    @property
+    def values(self) -> list[str]:
+        return [*self.columns, DELTA] if self.delta_over else list(self.columns)
+
+    @property
+    def multi(self) -> list[str]:
+        return [m for m in self.methods if not is_single(m)]
+
+    @property
+    def compared(self) -> list[str]:
+        """The methods with a paired comparison: every multi-task method but the reference."""
+        return [m for m in self.multi if self.reference and m != self.reference]
+
+    def mean_rank(self, method: str) -> float:
+        return float(pd.Series([self.ranks.get((method, c), float("nan")) for c in self.columns]).mean())
+
+    def is_best(self, method: str, value: str) -> bool:
+        means = pd.Series({m: self.cells[m, value].mean for m in self.multi}, dtype=float)
+        best = means.max() if self.directions[value] == "max" else means.min()
+        return method in self.multi and self.cells[method, value].mean == best
+
+    def mark(self, method: str, value: str) -> int:
+        """+1 / −1 where the paired interval lies wholly on the better / worse side of 0, else 0."""
+        diff = self.paired.get((method, value))
+        if diff is None or not diff.excludes_zero:
+            return 0
+        return 1 if (diff.mean > 0) == (self.directions[value] == "max") else -1
+
+    def paired_seeds(self, method: str) -> list[int]:
+        """Seeds that both ``method`` and the reference ran: the pairs of the comparison."""
+        return sorted(set(self.seeds[method]) & set(self.seeds[self.reference]))
+
+    def unpaired_seeds(self, method: str) -> list[int]:
+        """Seeds that only one of ``method`` and the reference ran (left out of the comparison)."""
+        return sorted(set(self.seeds[method]) ^ set(self.seeds[self.reference]))
 
 
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
@@ -33,88 +106,88 @@ def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> lis
             if name not in frame.columns:
                 raise unknown_name_error("metric", name, [c for c in frame.columns if "/" in c])
         return metrics
-    return sorted(c for c in frame.columns if "/" in c and c.split("/", 1)[1] in PRIMARY)
+    columns = sorted(c for c in frame.columns if "/" in c and c.split("/", 1)[1] in PRIMARY)
+    if not columns:
+        raise ConfigError(f"the runs have none of the default metrics ({', '.join(PRIMARY)}); "
+                          "choose columns with --metrics")
+    return columns
 
 
-def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Per method: mean and sample std (``<metric> std``) over seeds, seed count, and Δm%
-    where single-task baselines exist. Multi-task methods first, then the baselines, each A-Z."""
+def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: str | None = None) -> Summary:
+    """Every figure of the table; ``reference``: None for ``uniform`` where it ran, else no comparison."""
     columns = metric_columns(frame, metrics)
-    grouped = frame.groupby(METHOD)
-    table = grouped[columns].mean().join(grouped[columns].std(ddof=1).add_suffix(" std"))
-    table["seeds"] = grouped.size()
-    table = table[table[columns].notna().any(axis=1)]  # e.g. baselines of tasks left out by ``metrics``
-    baselines = single_task_baselines(table, columns)
+    check_one_run_per_seed(frame)
+    frame = in_display_units(frame, columns)
+    kept = [m for m, group in frame.groupby(METHOD) if group[columns].notna().any(axis=None)]
+    frame = frame[frame[METHOD].isin(kept)]  # e.g. baselines of tasks left out by ``metrics``
+    directions: dict[str, Direction] = {c: metric_direction(c) for c in columns} | {DELTA: "max"}
+    baselines = single_task_baselines(frame, columns)
     if baselines:
-        table[DELTA] = [float("nan") if is_single(m) else delta_m(table.loc[m], baselines) for m in table.index]
-    return table.loc[sorted(table.index, key=lambda m: (is_single(m), m))]
+        frame = frame.assign(**{DELTA: delta_m(frame, baselines, directions)})
+    methods = sorted(kept, key=lambda m: (is_single(m), m))
+    multi = [m for m in methods if not is_single(m)]
+    values = [*columns, DELTA] if baselines else columns
+    per_seed = {m: group.set_index("seed") for m, group in frame.groupby(METHOD)}
+    cells = {(m, v): estimate(per_seed[m][v]) for m in methods for v in values}
+    reference = pick_reference(multi, reference)
+    paired = {(m, v): paired_difference(per_seed[m][v], per_seed[reference][v])
+              for m in multi if reference and m != reference for v in values}
+    return Summary(methods=methods, columns=columns, directions=directions, delta_over=list(baselines),
+                   seeds={m: sorted(per_seed[m].index) for m in methods}, cells=cells,
+                   ranks=column_ranks(cells, multi, columns, directions), reference=reference, paired=paired)
+
+
+def check_one_run_per_seed(frame: pd.DataFrame) -> None:
+    """Seeds pair runs across methods, so a method may hold only one run of each."""
+    twice = frame[frame.duplicated([METHOD, "seed"], keep=False)]
+    if len(twice):
+        first = twice[(twice[METHOD] == twice[METHOD].iloc[0]) & (twice["seed"] == twice["seed"].iloc[0])]
+        names = list(first["run"])
+        raise ConfigError(f"{first[METHOD].iloc[0]} has {len(names)} runs of seed {first['seed'].iloc[0]} "
+                          f"({', '.join(names)}); keep one, e.g. with --where run={names[0]}")
 
 
 def is_single(method: str) -> bool:
     return method.startswith(SINGLE)
 
 
-def single_task_baselines(table: pd.DataFrame, columns: list[str]) -> dict[str, float]:
-    """Metric -> mean of the single-task runs of its own task."""
+def unit(value: str) -> str:
+    """``%`` for Δm% and for metrics that are fractions (their kind says which); "" for the others' own units."""
+    return "%" if value == DELTA or metric_is_fraction(value) else ""
+
+
+def in_display_units(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return frame.assign(**{c: frame[c] * 100.0 for c in columns if unit(c) == "%"})
+
+
+def single_task_baselines(frame: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    """Metric -> mean of the single-task runs of its own task (none where that mean is 0)."""
     out = {}
     for column in columns:
-        method = f"{SINGLE} ({column.split('/')[0]})"
-        if method in table.index and pd.notna(table.loc[method, column]):
-            out[column] = float(table.loc[method, column])
+        values = frame.loc[frame[METHOD] == f"{SINGLE} ({column.split('/')[0]})", column].dropna()
+        if len(values) and values.mean() != 0:
+            out[column] = float(values.mean())
     return out
 
 
-def delta_m(means: pd.Series, baselines: dict[str, float]) -> float:
-    """NaN when the method lacks one of the baselines' metrics (a different task set)."""
-    terms = [(means[c] - b) / b for c, b in baselines.items() if b != 0]
-    return 100.0 * sum(terms) / len(terms) if terms else float("nan")
+def delta_m(frame: pd.DataFrame, baselines: dict[str, float], directions: dict[str, Direction]) -> pd.Series:
+    """Per run: Δm% against the baseline means; NaN for baselines and runs lacking a column."""
+    terms = [(frame[c] - b) / b * (1.0 if directions[c] == "max" else -1.0) for c, b in baselines.items()]
+    return (100.0 * sum(terms) / len(terms)).where(~frame[METHOD].map(is_single))
 
 
-def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
-    """``csv``: the raw numbers; ``markdown``/``latex``: cells ``mean ± std`` in percent,
-    the best multi-task value of each column in bold."""
-    if fmt == "csv":
-        return table.to_csv(float_format="%.6g")
-    means = [c for c in table.columns if not c.endswith(" std") and c != "seeds"]
-    multi = [m for m in table.index if not is_single(m)]
-    cells = pd.DataFrame(index=table.index)
-    for column in means:
-        best = table.loc[multi, column].max() if multi else None
-        cells[column] = [cell(table, m, column, m in multi and table.loc[m, column] == best, fmt) for m in table.index]
-    cells["seeds"] = table["seeds"].astype(str)
-    return latex(cells) if fmt == "latex" else markdown(cells)
+def column_ranks(cells: dict[tuple[str, str], Estimate], multi: list[str], columns: list[str],
+                 directions: dict[str, Direction]) -> dict[tuple[str, str], float]:
+    out = {}
+    for column in columns:
+        means = pd.Series([cells[m, column].mean for m in multi], dtype=float)
+        ranks = rankdata(means if directions[column] == "min" else -means, nan_policy="omit")
+        out |= {(m, column): float(r) for m, r in zip(multi, ranks)}
+    return out
 
-
-def cell(table: pd.DataFrame, method: str, column: str, bold: bool, fmt: str) -> str:
-    value = table.loc[method, column]
-    if pd.isna(value):
-        return "–"
-    scale = 1.0 if column == DELTA else 100.0  # metrics are fractions, shown in percent
-    text = f"{value * scale:+.2f}" if column == DELTA else f"{value * scale:.2f}"
-    std = table.loc[method, f"{column} std"] if f"{column} std" in table.columns else float("nan")
-    if pd.notna(std):
-        text += (" $\\pm$ " if fmt == "latex" else " ± ") + f"{std * scale:.2f}"
-    if bold:
-        return f"\\textbf{{{text}}}" if fmt == "latex" else f"**{text}**"
-    return text
-
-
-def markdown(cells: pd.DataFrame) -> str:
-    header = [METHOD, *cells.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join([str(method), *row]) + " |" for method, row in zip(cells.index, cells.values.tolist())]
-    return "\n".join(lines) + "\n"
-
-
-def latex(cells: pd.DataFrame) -> str:
-    """A booktabs tabular."""
-    header = [METHOD, *(("$\\Delta_m$ (\\%)" if c == DELTA else tex_escape(c)) for c in cells.columns)]
-    rows = [" & ".join([tex_escape(str(m)), *row]) + " \\\\" for m, row in zip(cells.index, cells.values.tolist())]
-    return "\n".join(["\\begin{tabular}{l" + "c" * len(cells.columns) + "}", "\\toprule",
-                      " & ".join(header) + " \\\\", "\\midrule", *rows, "\\bottomrule", "\\end{tabular}"]) + "\n"
-
-
-def tex_escape(text: str) -> str:
-    for char in "&%$#_{}":
-        text = text.replace(char, "\\" + char)
-    return text
+def pick_reference(multi: list[str], name: str | None) -> str | None:
+    if name is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in multi else None
+    if name not in multi:
+        raise unknown_name_error("reference method", name, multi)
+    return name

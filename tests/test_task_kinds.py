@@ -103,3 +103,10 @@ def test_uncertainty_uses_each_kinds_likelihood(kind, factor):
     assert loss.grad.item() == pytest.approx(factor * math.exp(-s))
     assert strategy.log_vars["t"].grad.item() == pytest.approx(-factor * math.exp(-s) * 2.0 + 0.5)
     assert float(out.weights["t"]) == pytest.approx(factor * math.exp(-s))
+
+
+def test_kinds_declare_which_metrics_are_fractions():
+    from foodmtl.tasks import metric_is_fraction
+
+    assert metric_is_fraction("eval/dish/top1") and metric_is_fraction("segmentation/mIoU")
+    assert not metric_is_fraction("mass/mae") and not metric_is_fraction("calories/mae_pct")

@@ -91,5 +91,14 @@ def metric_direction(key: str) -> Direction:
     return "max"
 
 
+def metric_is_fraction(key: str) -> bool:
+    """Whether ``[eval/]<task>/<metric>`` is a fraction in [0, 1] (shown as percent), as the
+    metric's kind declares it; the task's kind decides between kinds that share a metric name."""
+    parts = key.split("/")
+    kind = TASK_KINDS.get(parts[-2]) if len(parts) >= 2 else None
+    kinds = [kind] if kind else list(KIND_NAMES)
+    return any(parts[-1] in importlib.import_module(f"foodmtl.tasks.{k}").FRACTIONS for k in kinds)
+
+
 def higher_is_better(key: str) -> bool:
     return metric_direction(key) == "max"

@@ -18,6 +18,7 @@ from foodmtl.tasks import IGNORE_INDEX, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
 METRICS = {"top1": "max", "top3": "max", "top5": "max", "f1_macro": "max"}
+FRACTIONS = frozenset(METRICS)  # every metric is a fraction in [0, 1]
 TOP_K = (3, 5)  # reported when a task has more classes than k
 
 

@@ -28,6 +28,7 @@ from foodmtl.tasks import IGNORE_INDEX, KNOWN_TASKS, SEG_IGNORE, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
 METRICS = {"f1_micro": "max", "mAP": "max"}
+FRACTIONS = frozenset(METRICS)  # every metric is a fraction in [0, 1]
 
 
 class Multilabel(TaskKind):

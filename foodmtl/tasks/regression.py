@@ -25,6 +25,7 @@ from foodmtl.tasks import TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
 METRICS = {"mae": "min", "mae_pct": "min"}
+FRACTIONS = frozenset()  # MAE is in the task's unit, MAE % already a percentage
 LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
 
 

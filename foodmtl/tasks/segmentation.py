@@ -25,6 +25,7 @@ from foodmtl.tasks import SEG_IGNORE, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
 METRICS = {"mIoU": "max", "mDice": "max", "pixel_acc": "max"}
+FRACTIONS = frozenset(METRICS)  # every metric is a fraction in [0, 1]
 PICTURE_SIDE = 256  # small model inputs are enlarged for the picture
 
 
