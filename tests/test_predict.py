@@ -82,8 +82,9 @@ def test_unreadable_image_is_reported_and_the_rest_predicted(checkpoint, images,
 
 def test_eval_plots_a_confusion_matrix_per_single_label_task(checkpoint, tmp_path, capsys):
     assert main(["eval", str(checkpoint[0]), "--cpu", "--plots", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "confusion_category.png", "confusion_cuisine.png", "confusion_dish.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{kind}_{task}.{ext}" for task in ("category", "cuisine", "dish")
+        for kind, ext in [("confusion", "png"), ("confused_pairs", "csv"), ("confused_pairs", "png")])
     assert "confusion_dish.png" in capsys.readouterr().out
 
 

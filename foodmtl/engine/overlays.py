@@ -1,17 +1,16 @@
-"""Segmentation pictures at evaluation: ground truth | prediction overlays, PNG and W&B."""
+"""Segmentation pictures at evaluation: image | ground truth | prediction, PNG and W&B."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from foodmtl.data.dataset import FoodDataset
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from foodmtl.models.multitask import MultiTaskModel
-from foodmtl.tasks import SEG_IGNORE
-from foodmtl.viz.overlay import overlay_mask
+from foodmtl.tasks import SEG_IGNORE, get_kind
+from foodmtl.viz.overlay import comparison_figure
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -37,11 +36,11 @@ def labelled_samples(dataset: FoodDataset, task: str, count: int) -> list[dict]:
 @torch.no_grad()
 def mask_overlays(model: MultiTaskModel, dataset: FoodDataset, out_dir: Path, device: torch.device,
                   count: int = 8) -> list[tuple[Path, np.ndarray, np.ndarray, np.ndarray]]:
-    """Write ``<stem>.png`` (ground truth left, prediction right) for up to ``count`` eval samples.
+    """Write ``<stem>.png`` (image | ground truth | prediction) for up to ``count`` eval samples.
 
     Returns (png path, image, true mask, predicted mask) per sample, for W&B.
     """
-    task = next((t for t in model.tasks if t.kind == "segmentation"), None)
+    task = next((t for t in model.tasks if get_kind(t.kind).dense), None)
     if task is None:
         return []
     was_training = model.training
@@ -53,22 +52,11 @@ def mask_overlays(model: MultiTaskModel, dataset: FoodDataset, out_dir: Path, de
         predicted = logits.argmax(1)[0].cpu().numpy().astype(np.int64)
         truth = item["targets"][task.name].numpy().astype(np.int64)
         image = to_uint8(item["image"])
-        panels = [overlay_mask(image, m, list(task.classes), SEG_IGNORE) for m in (truth, predicted)]
         path = out_dir / f"{Path(item['path']).stem}.png"
-        side_by_side(panels).save(path)
+        comparison_figure(image, truth, predicted, list(task.classes), SEG_IGNORE).save(path)
         written.append((path, image, truth, predicted))
     model.train(was_training)
     return written
-
-
-def side_by_side(panels: list[Image.Image]) -> Image.Image:
-    width, height = sum(p.width for p in panels), max(p.height for p in panels)
-    canvas = Image.new("RGB", (width, height), "white")
-    x = 0
-    for panel in panels:
-        canvas.paste(panel, (x, 0))
-        x += panel.width
-    return canvas
 
 
 def wandb_mask_images(written: list, classes: list[str]) -> list:
