@@ -81,3 +81,16 @@ def write_labels(root: Path, split: str, rows: list[tuple[str, int]], release: s
         (root / f"{split}_info.csv").write_text(lines)
     else:
         raise ValueError(f"release must be 'kaggle' or 'github', got {release!r}")
+
+
+def make_coco(root: Path, categories: list[dict], annotations: list[dict], images: int = 2,
+              size: tuple[int, int] = (20, 16)) -> Path:
+    """One split of the AIcrowd Food Recognition Benchmark layout: ``root/images/<id:06d>.jpg`` and
+    ``root/annotations.json`` (COCO instances; ``annotations`` refer to image ids 1..images)."""
+    infos = [{"id": i, "file_name": f"{i:06d}.jpg", "height": size[1], "width": size[0]}
+             for i in range(1, images + 1)]
+    for k, info in enumerate(infos):
+        write_jpeg(root / "images" / info["file_name"], size, seed=k)
+    data = {"images": infos, "annotations": annotations, "categories": categories}
+    (root / "annotations.json").write_text(json.dumps(data))
+    return root

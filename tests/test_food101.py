@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from foodmtl.data.errors import DataError
 from foodmtl.data.food101 import read_food101
 from foodmtl.data.table import COLUMNS
 from miniatures import make_food101
@@ -58,15 +59,74 @@ def test_images_are_not_opened(root):
 def test_unknown_class_is_reported_with_file_and_line(root):
     train = root / "meta" / "train.txt"
     train.write_text(train.read_text() + "sushi/123\n")
-    with pytest.raises(ValueError, match=re.escape(f"{train}, line 10: 'sushi/123'")):
+    with pytest.raises(DataError) as error:
         read_food101(root)
+    assert (error.value.path, error.value.line) == (str(train), 10)
+    assert str(error.value) == (f"{train}, line 10: 'sushi/123': class 'sushi' is not in "
+                                f"{root / 'meta' / 'classes.txt'}")
 
 
 def test_line_without_class_prefix_is_reported(root):
     test = root / "meta" / "test.txt"
     test.write_text("apple_pie/100003\n100004\n")
-    with pytest.raises(ValueError, match=re.escape(f"{test}, line 2: '100004'")):
+    with pytest.raises(DataError, match=re.escape(f"{test}, line 2: expected '<class>/<id>', got '100004'")):
         read_food101(root)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_image_listed_twice_names_both_lines(root, split):
+    listing = root / "meta" / f"{split}.txt"
+    first = listing.read_text().splitlines()[1]
+    listing.write_text(listing.read_text() + "\n" + first + "\n")  # a blank line before it: line numbers stay true
+    lines = len(listing.read_text().splitlines())
+    with pytest.raises(DataError) as error:
+        read_food101(root)
+    assert str(error.value) == f"{listing}, line {lines}: image '{first}' is listed twice (also line 2)"
+
+
+def test_image_in_both_splits_is_refused(root):
+    train, test = root / "meta" / "train.txt", root / "meta" / "test.txt"
+    leaked = train.read_text().splitlines()[4]
+    test.write_text(test.read_text() + leaked + "\n")
+    with pytest.raises(DataError) as error:
+        read_food101(root)
+    line = len(test.read_text().splitlines())
+    assert str(error.value) == f"{test}, line {line}: '{leaked}' is also listed in {train}, line 5"
+
+
+def test_duplicate_class_names_the_second_line(root):
+    classes = root / "meta" / "classes.txt"
+    classes.write_text(classes.read_text() + "baklava\n")
+    with pytest.raises(DataError, match=re.escape(f"{classes}, line 4: class 'baklava' is listed twice "
+                                                  "(also line 2)")):
+        read_food101(root)
+
+
+def test_malformed_json_list_names_line_and_column(root):
+    (root / "meta" / "train.txt").unlink()
+    train_json = root / "meta" / "train.json"
+    train_json.write_text('{"apple_pie": ["apple_pie/100000",\n  "apple_pie/100001",,]}')
+    with pytest.raises(DataError) as error:
+        read_food101(root)
+    assert (error.value.path, error.value.line) == (str(train_json), 2)
+    assert error.value.what.startswith("not valid JSON: Expecting value (column 22)")
+
+
+def test_json_list_of_the_wrong_shape_says_what_is_expected(root):
+    (root / "meta" / "test.txt").unlink()
+    (root / "meta" / "test.json").write_text('["apple_pie/100003"]')
+    with pytest.raises(DataError, match=re.escape('expected {"<class>": ["<class>/<id>", ...], ...}')):
+        read_food101(root)
+
+
+def test_unknown_class_in_a_json_list_names_the_file(root):
+    (root / "meta" / "test.txt").unlink()
+    test_json = root / "meta" / "test.json"
+    test_json.write_text('{"sushi": ["sushi/1"]}')
+    with pytest.raises(DataError) as error:
+        read_food101(root)
+    assert (error.value.path, error.value.line) == (str(test_json), None)
+    assert str(error.value).startswith(f"{test_json}: 'sushi/1': class 'sushi' is not in")
 
 
 def test_missing_root_says_how_to_get_it(tmp_path):

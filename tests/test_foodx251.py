@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from foodmtl.data.errors import DataError
 from foodmtl.data.foodx251 import read_foodx251
 from foodmtl.data.table import COLUMNS
 from miniatures import FOODX251_CLASSES, make_foodx251
@@ -54,19 +55,49 @@ def test_missing_test_set_means_no_test_rows(root):
     assert set(read_foodx251(root).frame["split"]) == {"train", "val"}
 
 
-@pytest.mark.parametrize("bad", ["3", "-1", "two", "1.5", ""])
+@pytest.mark.parametrize("bad", ["3", "-1", "two", "1.5", "", ",1"])
 def test_label_outside_class_list_names_file_and_line(root, bad):
     val = root / "val_labels.csv"
-    val.write_text(val.read_text() + f"val_99999.jpg,{bad}\n")
-    with pytest.raises(ValueError, match=re.escape(f"{val}, line 8: 'val_99999.jpg,{bad}'")):
+    line = f"val_99999.jpg,{bad}" if not bad.startswith(",") else bad
+    val.write_text(val.read_text() + line + "\n")
+    with pytest.raises(DataError) as error:
         read_foodx251(root)
+    assert str(error.value) == (f"{val}, line 8: '{line}' is not '<image>,<class id>' with a class id 0..2 of "
+                                f"{root / 'class_list.txt'}")
+
+
+def test_image_listed_twice_names_both_lines(tmp_path):
+    root = make_foodx251(tmp_path / "foodx", release="github")
+    train = root / "train_info.csv"
+    train.write_text(train.read_text() + "train_00001.jpg,2\n")
+    with pytest.raises(DataError, match=re.escape(f"{train}, line 10: image 'train_00001.jpg' is listed twice "
+                                                  "(also line 2)")):
+        read_foodx251(root)
+
+
+def test_bytes_that_are_not_utf8_name_their_line(root):
+    train = root / "train_labels.csv"
+    train.write_bytes(b"\xef\xbb\xbf" + train.read_bytes() + b"caf\xe9.jpg,1\n")  # after a byte-order mark
+    with pytest.raises(DataError) as error:
+        read_foodx251(root)
+    assert (error.value.path, error.value.line) == (str(train), 11)
+    assert error.value.what.startswith("not UTF-8 text (invalid continuation byte")
+
+
+def test_byte_order_marks_are_ignored(root):
+    before = read_foodx251(root)
+    for name in ("class_list.txt", "train_labels.csv"):
+        (root / name).write_bytes(b"\xef\xbb\xbf" + (root / name).read_bytes())
+    after = read_foodx251(root)
+    assert after.frame.equals(before.frame) and after.vocab == before.vocab
 
 
 def test_class_list_ids_must_count_up(root):
     class_list = root / "class_list.txt"
     class_list.write_text("0 macaron\n2 beignet\n")
-    with pytest.raises(ValueError, match=re.escape(f"{class_list}, line 2")):
+    with pytest.raises(DataError) as error:
         read_foodx251(root)
+    assert str(error.value) == f"{class_list}, line 2: expected '1 <name>', got '2 beignet'"
 
 
 def test_missing_root_says_how_to_get_it(tmp_path):

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,10 +12,14 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from foodmtl.data.coco import coco_to_masks, read_coco_masks
+from foodmtl.data.coco_shapes import compressed_runs
 from foodmtl.data.dataset import FoodDataset
-from foodmtl.data.foodseg103 import read_foodseg103
+from foodmtl.data.errors import SampleError
+from foodmtl.data.foodseg103 import read_category_ids, read_foodseg103
+from foodmtl.data.masks import mask_dtype, mask_ignore_value, read_mask, write_mask
 from foodmtl.data.transforms import eval_transform
-from foodmtl.tasks import SEG_IGNORE, TaskSpec
+from foodmtl.tasks import TaskSpec
+from miniatures import make_coco
 
 REPO = Path(__file__).resolve().parents[1]
 FOODSEG_CLASSES = ["background", "candy", "egg tart", "french fries"]
@@ -26,7 +31,7 @@ def write_image(path: Path, size=(20, 16)) -> Path:
     return path
 
 
-def write_mask(path: Path, mask: np.ndarray) -> Path:
+def save_png(path: Path, mask: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(mask.astype(np.uint8)).save(path)
     return path
@@ -47,7 +52,7 @@ def foodseg_root(tmp_path):
         for k, stem in enumerate(stems):
             write_image(root / "Images" / "img_dir" / split / f"{stem}.jpg")
             if stem != "00000002":  # an image without its mask
-                write_mask(root / "Images" / "ann_dir" / split / f"{stem}.png", np.full((16, 20), k % 4))
+                save_png(root / "Images" / "ann_dir" / split / f"{stem}.png", np.full((16, 20), k % 4))
     return root
 
 
@@ -158,18 +163,21 @@ def coco_files(tmp_path):
     return ann_file, images, data
 
 
-def expected_mask(data: dict, image_id: int, order: list[int], crowd: list[int]) -> np.ndarray:
-    """Paint with pycocotools directly in the given annotation order, then crowds as ignore."""
+def expected_mask(data: dict, image_id: int, order: list[int], crowd: list[int], class_of: dict | None = None,
+                  dtype=np.uint8, segmentations: dict | None = None) -> np.ndarray:
+    """Paint with pycocotools directly in the given annotation order, then crowds as ignore.
+    ``segmentations``: annotation id -> the segmentation to paint instead of the file's."""
     coco = COCO()
     coco.dataset = data
     coco.createIndex()
-    class_of = {3: 1, 7: 2, 12: 3}
+    class_of = class_of or {3: 1, 7: 2, 12: 3}
     info = coco.imgs[image_id]
-    out = np.zeros((info["height"], info["width"]), np.uint8)
-    for ann_id in order:
-        out[coco.annToMask(coco.anns[ann_id]) > 0] = class_of[coco.anns[ann_id]["category_id"]]
-    for ann_id in crowd:
-        out[coco.annToMask(coco.anns[ann_id]) > 0] = SEG_IGNORE
+    out = np.zeros((info["height"], info["width"]), dtype)
+    for ann_id in order + crowd:
+        ann = dict(coco.anns[ann_id])
+        if ann_id in (segmentations or {}):
+            ann["segmentation"] = segmentations[ann_id]
+        out[coco.annToMask(ann) > 0] = np.iinfo(dtype).max if ann_id in crowd else class_of[ann["category_id"]]
     return out
 
 
@@ -192,7 +200,7 @@ def test_coco_masks_match_pycocotools_pixelwise(coco_files, tmp_path):
     np.testing.assert_array_equal(masks["a"], expected_mask(data, 1, order=[2, 1], crowd=[]))
     np.testing.assert_array_equal(masks["b"], expected_mask(data, 2, order=[4, 3], crowd=[5]))
     np.testing.assert_array_equal(masks["c"], np.zeros((16, 20), np.uint8))  # no annotation
-    assert (masks["a"] == 1).sum() == 16 and (masks["b"] == SEG_IGNORE).sum() == 36  # small item and crowd visible
+    assert (masks["a"] == 1).sum() == 16 and (masks["b"] == 255).sum() == 36  # small item and crowd visible
     assert (out / "category_id.txt").read_text().splitlines() == [
         "0\tbackground", "1\tbasil", "2\trice", "3\tfried egg"]
 
@@ -223,11 +231,14 @@ def test_data_prep_script_runs_from_the_repo_root(coco_files, tmp_path):
            "--out", str(out), "--split", "train"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "wrote 3 masks (3 categories + background)" in done.stdout
+    assert done.stdout == (f"wrote 3 masks (3 categories + background, 8-bit) to {out}; "
+                           "skipped 0 shape(s) that cannot be drawn\n")
+    assert done.stderr.startswith("warning: COCO: 1 of 4 images")  # gone.jpg
     assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "c.png"]
     cmd[3] = str(tmp_path / "missing.json")
     failed = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert failed.returncode == 1 and "missing.json" in failed.stderr
+    assert failed.returncode == 2 and failed.stderr.startswith("error: COCO annotation file not found")
+    assert "missing.json" in failed.stderr and "Traceback" not in failed.stderr
 
 
 def test_coco_dataset_reads_converted_splits_and_names_the_conversion_command(tmp_path):
@@ -245,3 +256,183 @@ def test_coco_dataset_reads_converted_splits_and_names_the_conversion_command(tm
     table = DATASETS.get("coco")(str(root), None)
     assert table.vocab["segmentation"] == ["background", "rice"]
     assert table.frame["split"].tolist() == ["train"] and table.frame["mask"].iloc[0].endswith("a.png")
+
+
+# --- mask files: 8-bit and 16-bit -------------------------------------------------------------
+
+@pytest.mark.parametrize("num_classes, dtype, mode", [
+    (2, np.uint8, "L"), (255, np.uint8, "L"), (256, np.uint16, "I;16"), (499, np.uint16, "I;16"),
+    (65535, np.uint16, "I;16")])
+def test_masks_round_trip_at_the_depth_their_class_count_needs(tmp_path, num_classes, dtype, mode):
+    assert mask_dtype(num_classes) == dtype
+    ignore = mask_ignore_value(dtype)
+    assert ignore == np.iinfo(dtype).max and ignore >= num_classes  # never a class id
+    ids = np.random.default_rng(num_classes).integers(0, num_classes, (16, 20)).astype(dtype)
+    ids[0, :3] = [0, num_classes - 1, ignore]
+    path = tmp_path / "mask.png"
+    write_mask(path, ids)
+    with Image.open(path) as img:
+        assert img.mode == mode
+    back = read_mask(str(path))
+    assert back.dtype == dtype and mask_ignore_value(back) == ignore
+    np.testing.assert_array_equal(back, ids)
+    np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), ids)  # an independent PNG decoder
+
+
+def test_8bit_ignore_is_the_training_ignore_index():
+    assert mask_ignore_value(np.uint8) == 255
+
+
+def test_more_classes_than_16_bits_hold_are_refused():
+    with pytest.raises(ValueError, match="65536 classes"):
+        mask_dtype(65536)
+
+
+@pytest.mark.parametrize("mask, error", [(np.zeros((4, 4), np.int64), TypeError),
+                                         (np.zeros((4, 4, 3), np.uint8), ValueError)])
+def test_write_mask_refuses_what_it_would_change(tmp_path, mask, error):
+    with pytest.raises(error):
+        write_mask(tmp_path / "m.png", mask)
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_32bit_integer_masks_come_back_as_uint16(tmp_path):
+    """Older Pillow opens 16-bit PNGs as mode I (int32); a mode-I TIFF reads the same way here."""
+    ids = np.array([[0, 300], [65535, 7]], np.int32)
+    Image.fromarray(ids, mode="I").save(tmp_path / "m.tif")
+    back = read_mask(str(tmp_path / "m.tif"))
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, ids)
+    Image.fromarray(np.array([[70000]], np.int32), mode="I").save(tmp_path / "big.tif")
+    with pytest.raises(SampleError, match="big.tif"):
+        read_mask(str(tmp_path / "big.tif"))
+
+
+# --- COCO with more categories than 8 bits hold (AIcrowd: 498) ---------------------------------
+
+AICROWD_CATEGORIES = 498
+
+
+def box(x0, y0, x1, y1):
+    return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+
+
+@pytest.fixture
+def aicrowd_like(tmp_path):
+    """498 categories with non-contiguous ids listed in reverse; classes above 255 and class 255 itself in use."""
+    categories = [{"id": 100000 + 3 * k, "name": f"food {k}"} for k in reversed(range(AICROWD_CATEGORIES))]
+    top, late, at_255 = 100000 + 3 * 497, 100000 + 3 * 300, 100000 + 3 * 254  # classes 498, 301, 255
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": late, "segmentation": box(4, 4, 8, 8), "iscrowd": 0},
+        {"id": 2, "image_id": 1, "category_id": top, "segmentation": box(1, 1, 15, 12), "iscrowd": 0},
+        {"id": 3, "image_id": 1, "category_id": 100000, "segmentation": box(10, 2, 14, 6), "iscrowd": 1},
+        {"id": 4, "image_id": 2, "category_id": at_255, "segmentation": compressed_rle(rect(16, 20, 0, 8, 0, 10)),
+         "iscrowd": 0},
+    ]
+    root = make_coco(tmp_path / "train", categories, annotations)
+    return root, json.loads((root / "annotations.json").read_text())
+
+
+def test_more_than_254_categories_convert_to_16bit_masks(aicrowd_like, tmp_path):
+    root, data = aicrowd_like
+    out = tmp_path / "masks"
+    table = coco_to_masks(root / "annotations.json", root / "images", out, "train")
+    classes = table.vocab["segmentation"]
+    assert len(classes) == AICROWD_CATEGORIES + 1 and classes[:3] == ["background", "food 0", "food 1"]
+    class_of = {100000 + 3 * k: k + 1 for k in range(AICROWD_CATEGORIES)}
+    masks = [read_mask(p) for p in table.frame["mask"]]
+    assert all(m.dtype == np.uint16 for m in masks)
+    np.testing.assert_array_equal(masks[0], expected_mask(data, 1, [2, 1], [3], class_of, np.uint16))
+    np.testing.assert_array_equal(masks[1], expected_mask(data, 2, [4], [], class_of, np.uint16))
+    assert set(np.unique(masks[0])) == {0, 301, 498, 65535} and set(np.unique(masks[1])) == {0, 255}
+    assert read_category_ids(out / "category_id.txt") == classes
+    reread = read_coco_masks(out, root / "images", "train")
+    assert reread.vocab == table.vocab and reread.frame.equals(table.frame)
+
+
+def test_script_says_16bit(aicrowd_like, tmp_path):
+    root, _ = aicrowd_like
+    cmd = [sys.executable, "data_prep/coco_to_masks.py", "--ann", str(root / "annotations.json"),
+           "--images", str(root / "images"), "--out", str(tmp_path / "m"), "--split", "train"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "(498 categories + background, 16-bit)" in done.stdout
+
+
+# --- COCO shapes pycocotools cannot draw ---------------------------------------------------------
+
+def short_rle() -> dict:
+    """A valid compressed string of an 8x20 mask, claimed to be 16x20: its runs cover half the image."""
+    return {"size": [16, 20], "counts": compressed_rle(rect(8, 20, 0, 4, 0, 5))["counts"]}
+
+
+BAD_SHAPES = {  # annotation id -> (segmentation, words of the reason)
+    10: ([[1, 1, 5, 5]], "4 numbers"),  # pycocotools: TypeError: Argument 'bb' has incorrect type
+    11: ([[1, 1]], "2 numbers"),  # pycocotools: Exception: input type is not supported
+    12: ([[1, 1, 9, 1, 9, 9, 4]], "7 numbers"),
+    13: ([], "no segmentation"),
+    14: ([[]], "0 numbers"),
+    16: ([[1, 1, 9, 1, float("nan"), 9]], "not a finite number"),
+    17: (None, "no segmentation"),  # bbox only: the key is absent
+    18: ({"size": [16, 20], "counts": [5, 3]}, "covering 8 pixels, not 16x20 = 320"),
+    19: ({"size": [8, 8], "counts": [64]}, "size [8, 8]"),
+    20: ({"size": [16, 20], "counts": "zzzz"}, "neither run lengths nor a COCO-compressed string"),
+    21: (short_rle(), "covering 160 pixels"),
+    22: ([[1, 1, 9, 1, 1e7, 9]], "far outside the 20x16 image"),
+    24: ([["a", "b", "c", "d", "e", "f"]], "not a list of numbers"),
+}
+
+
+@pytest.fixture
+def degenerate(tmp_path):
+    annotations = [{"id": i, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [1, 1, 4, 4],
+                    **({} if seg is None else {"segmentation": seg})} for i, (seg, _) in BAD_SHAPES.items()]
+    annotations += [
+        {"id": 15, "image_id": 1, "category_id": 2, "segmentation": box(2, 2, 6, 6) + [[1, 1]], "iscrowd": 0},
+        {"id": 23, "image_id": 2, "category_id": 1, "segmentation": box(10, 2, 18, 12), "iscrowd": 0},
+    ]
+    root = make_coco(tmp_path / "train", [{"id": 1, "name": "rice"}, {"id": 2, "name": "egg"}], annotations)
+    return root, json.loads((root / "annotations.json").read_text())
+
+
+def test_shapes_pycocotools_cannot_draw_are_skipped_and_named(degenerate, tmp_path):
+    root, data = degenerate
+    with pytest.warns(UserWarning) as caught:
+        table = coco_to_masks(root / "annotations.json", root / "images", tmp_path / "m", "train")
+    prefix = "image 1 (000001.jpg), annotation "
+    reasons = {int(note[len(prefix):].split(":")[0]): note for note in table.notes}
+    assert all(note.startswith(prefix) and note.endswith("; skipped") for note in table.notes)
+    assert sorted(reasons) == sorted([*BAD_SHAPES, 15])
+    for ann_id, (_, words) in BAD_SHAPES.items():
+        assert words in reasons[ann_id], reasons[ann_id]
+    assert "polygon part 2 of 2: 2 numbers" in reasons[15]
+    ours = [str(w.message) for w in caught if w.category is UserWarning]
+    assert ours == [f"COCO: {note}" for note in table.notes]
+    masks = [read_mask(p) for p in table.frame["mask"]]
+    # What remains is drawn exactly as pycocotools draws it: annotation 15's good part, annotation 23.
+    np.testing.assert_array_equal(masks[0], expected_mask(data, 1, [15], [], {1: 1, 2: 2},
+                                                          segmentations={15: box(2, 2, 6, 6)}))
+    np.testing.assert_array_equal(masks[1], expected_mask(data, 2, [23], [], {1: 1, 2: 2}))
+    assert (masks[0] == 2).sum() == 16  # the 4x4 box, as in the first COCO test
+
+
+def test_script_lists_and_counts_skipped_shapes(degenerate, tmp_path):
+    root, _ = degenerate
+    cmd = [sys.executable, "data_prep/coco_to_masks.py", "--ann", str(root / "annotations.json"),
+           "--images", str(root / "images"), "--out", str(tmp_path / "m"), "--split", "train"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "warning: COCO: image 1 (000001.jpg), annotation 10: polygon part 1 of 1: 4 numbers" in done.stderr
+    assert len(done.stderr.splitlines()) == len(BAD_SHAPES) + 1
+    assert done.stdout.endswith(f"skipped {len(BAD_SHAPES) + 1} shape(s) that cannot be drawn\n")
+
+
+def test_compressed_runs_read_what_pycocotools_wrote():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        h, w = rng.integers(1, 30, 2)
+        mask = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        mask[:] = {0: 0, 1: 1}.get(trial % 7, mask)  # some all-background, some all-foreground
+        assert compressed_runs(compressed_rle(mask)["counts"]) == uncompressed_rle(mask)["counts"]
+    assert compressed_runs("0") == [0] and compressed_runs("1^") is None  # "^" (78 - 48 = 30) needs a next character

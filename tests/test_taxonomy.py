@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from foodmtl.data.errors import DataError
 from foodmtl.data.food101 import read_food101
 from foodmtl.data.foodx251 import read_foodx251
 from foodmtl.data.table import SampleTable, empty_columns
@@ -133,15 +134,38 @@ def test_user_csv_parses_empty_cells_and_ingredient_lists(tmp_path):
 
 def test_missing_column_lists_the_expected_header(tmp_path):
     csv = write_csv(tmp_path / "bad.csv", "dish,category,ingredients\npizza,bread_pastry,dough\n")
-    with pytest.raises(ValueError, match="missing column.*cuisine.*dish,category,cuisine,ingredients"):
+    with pytest.raises(DataError) as error:
         load_taxonomy(csv)
+    assert str(error.value) == (f"{csv}, line 1: missing column(s) ['cuisine']; expected header: "
+                                "dish,category,cuisine,ingredients (got dish,category,ingredients)")
 
 
 def test_duplicate_dish_rows_are_named(tmp_path):
     csv = write_csv(tmp_path / "dup.csv", "dish,category,cuisine,ingredients\n"
-                    "pizza,a,b,c\nsushi,a,b,c\npizza,x,y,z\n")
-    with pytest.raises(ValueError, match=r"duplicate dish rows: \['pizza'\]"):
+                    "pizza,a,b,c\n\nsushi,a,b,c\npizza,x,y,z\n")  # the blank line 3 counts
+    with pytest.raises(DataError) as error:
         load_taxonomy(csv)
+    assert str(error.value) == f"{csv}, line 5: dish 'pizza' has a second row (first: line 2)"
+
+
+def test_empty_dish_name_names_its_line(tmp_path):
+    csv = write_csv(tmp_path / "empty.csv", "dish,category,cuisine,ingredients\n\npizza,a,b,c\n ,a,b,c\n")
+    with pytest.raises(DataError, match=re.escape(f"{csv}, line 4: empty dish name")):
+        load_taxonomy(csv)
+
+
+@pytest.mark.parametrize("text, line, what", [
+    ("dish,category,cuisine,ingredients\npizza,a,b,c\nsushi,a,b,c,d\n", 3,
+     "malformed CSV: Expected 4 fields, saw 5"),
+    ('dish,category,cuisine,ingredients\npizza,a,b,c\n"sushi,a,b,c\n', 3,
+     "malformed CSV: a quoted cell starting here is never closed"),
+    ("", None, "empty file; expected header dish,category,cuisine,ingredients"),
+])
+def test_malformed_csv_is_a_data_error_at_its_line(tmp_path, text, line, what):
+    csv = write_csv(tmp_path / "bad.csv", text)
+    with pytest.raises(DataError) as error:
+        load_taxonomy(csv)
+    assert (error.value.path, error.value.line, error.value.what) == (str(csv), line, what)
 
 
 def test_unknown_source_names_path_and_builtins(tmp_path):

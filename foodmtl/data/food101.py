@@ -4,15 +4,18 @@
 split lists ``root/meta/{train,test}.txt`` (lines ``<class>/<id>``, no extension); the
 ``{split}.json`` files (``{class: ["<class>/<id>", ...]}``) stand in when a .txt is missing.
 Paths come from the lists alone: no image is opened (``data_prep/verify.py`` does that).
+A list entry that is not ``<class>/<id>`` with a class of classes.txt, a class or image listed
+twice, or an image in both splits is a DataError naming the file and line.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
-from foodmtl.data.paths import require_path
+from foodmtl.data.errors import DataError
+from foodmtl.data.paths import read_json, read_text, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "food101"
@@ -29,8 +32,12 @@ def read_food101(root: str | Path) -> SampleTable:
     root = Path(root).expanduser().resolve()
     require(root)
     require(root / "images")
-    classes = read_classes(root / "meta" / "classes.txt")
-    frame = pd.concat([split_frame(root, split, classes) for split in SPLITS], ignore_index=True)
+    classes_txt = root / "meta" / "classes.txt"
+    classes = read_classes(classes_txt)
+    lists = {split: read_split_keys(root / "meta", split) for split in SPLITS}
+    frame = pd.concat([split_frame(root, split, *lists[split], classes, classes_txt) for split in SPLITS],
+                      ignore_index=True)
+    require_disjoint(lists)
     frame["source"] = SOURCE
     return SampleTable(empty_columns(frame), {"dish": classes})
 
@@ -41,22 +48,58 @@ def require(path: Path, alternative: Path | None = None) -> None:
 
 def read_classes(path: Path) -> list[str]:
     require(path)
-    classes = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if len(set(classes)) != len(classes):
-        raise ValueError(f"{path}: duplicate class names")
-    return classes
+    classes = numbered_lines(path)
+    if classes.empty:
+        raise DataError(path, "lists no classes")
+    require_unique(path, classes, "class")
+    return classes.tolist()
 
 
-def split_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
+def numbered_lines(path: Path) -> pd.Series:
+    """The stripped non-blank lines, indexed by line number (for error messages)."""
+    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
+    lines.index += 1
+    return lines[lines != ""]
+
+
+def fail(path: Path, what: str, line: int) -> NoReturn:
+    """DataError at ``line`` of a .txt file; a .json list has no line numbers (its index counts keys)."""
+    raise DataError(path, what, line=line if path.suffix == ".txt" else None)
+
+
+def require_unique(path: Path, keys: pd.Series, what: str) -> None:
+    again = keys.duplicated()
+    if again.any():
+        line = again.idxmax()
+        also = f" (also line {keys.index[keys == keys[line]][0]})" if path.suffix == ".txt" else ""
+        fail(path, f"{what} '{keys[line]}' is listed twice{also}", line)
+
+
+def require_disjoint(lists: dict[str, tuple[Path, pd.Series]]) -> None:
+    """An image in two splits would be trained and tested on: DataError naming both places."""
+    (first_path, first), (path, keys) = lists.values()
+    shared = keys.isin(set(first))
+    if shared.any():
+        line = shared.idxmax()
+        also = str(first_path)
+        if first_path.suffix == ".txt":
+            also += f", line {first.index[first == keys[line]][0]}"
+        fail(path, f"'{keys[line]}' is also listed in {also}", line)
+
+
+def split_frame(root: Path, split: str, path: Path, keys: pd.Series, classes: list[str],
+                classes_txt: Path) -> pd.DataFrame:
     """Rows of one split: image path, split name and dish, checked against classes.txt."""
-    path, keys = read_split_keys(root / "meta", split)
     dish = keys.str.split("/", n=1).str[0]
-    bad = ~keys.str.contains("/", regex=False) | ~dish.isin(classes)
-    if bad.any():
-        line = bad.idxmax()
-        where = f"{path}, line {line}" if path.suffix == ".txt" else str(path)
-        raise ValueError(f"{where}: '{keys[line]}' is not '<class>/<id>' with a class of "
-                         f"{root / 'meta' / 'classes.txt'}")
+    malformed = ~keys.str.contains("/", regex=False) | keys.str.endswith("/")
+    if malformed.any():
+        line = malformed.idxmax()
+        fail(path, f"expected '<class>/<id>', got '{keys[line]}'", line)
+    unknown = ~dish.isin(classes)
+    if unknown.any():
+        line = unknown.idxmax()
+        fail(path, f"'{keys[line]}': class '{dish[line]}' is not in {classes_txt}", line)
+    require_unique(path, keys, "image")
     image = str(root / "images") + "/" + keys + ".jpg"
     return pd.DataFrame({"image": image.to_numpy(), "split": split, "dish": dish.to_numpy()})
 
@@ -66,8 +109,9 @@ def read_split_keys(meta: Path, split: str) -> tuple[Path, pd.Series]:
     txt, js = meta / f"{split}.txt", meta / f"{split}.json"
     require(txt, alternative=js)
     if txt.exists():
-        lines = pd.Series(txt.read_text().splitlines(), dtype=str).str.strip()
-        lines.index += 1  # line numbers, for error messages
-        return txt, lines[lines != ""]
-    keys = [key for per_class in json.loads(js.read_text()).values() for key in per_class]
-    return js, pd.Series(keys, dtype=str)
+        return txt, numbered_lines(txt)
+    per_class = read_json(js)
+    if not (isinstance(per_class, dict) and all(isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+                                                for keys in per_class.values())):
+        raise DataError(js, 'expected {"<class>": ["<class>/<id>", ...], ...}')
+    return js, pd.Series([key for keys in per_class.values() for key in keys], dtype=str)

@@ -4,7 +4,8 @@
 (Kaggle release: header ``img_name,label``) or ``root/{train,val}_info.csv`` (GitHub ``annot.tar``:
 same two columns, no header), images in ``root/{train,val,test}_set/``. The test set is
 unlabelled: every ``*.jpg`` in ``test_set/`` becomes a row without a dish; a missing
-``test_set/`` just means no test rows. No image is opened here.
+``test_set/`` just means no test rows. No image is opened here. A label line that is not
+``<image>,<class id>``, or an image listed twice, is a DataError naming the file and line.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.paths import read_numbered_names, require_path
+from foodmtl.data.errors import DataError
+from foodmtl.data.paths import read_numbered_names, read_text, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 
 SOURCE = "foodx251"
@@ -57,11 +59,12 @@ def label_file(root: Path, split: str) -> Path:
 
 
 def labelled_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
-    """Rows of a labelled split; a label that is not a class id fails naming file and line."""
+    """Rows of a labelled split; a line that is not ``<image>,<class id>`` or an image listed
+    twice fails naming file and line."""
     path = label_file(root, split)
     images = root / f"{split}_set"
     require(images)
-    lines = pd.Series(path.read_text().splitlines(), dtype=str).str.strip()
+    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
     lines.index += 1  # line numbers, for error messages
     lines = lines[lines != ""]
     if len(lines) and lines.iloc[0].rsplit(",", 1)[-1].strip() == "label":
@@ -69,11 +72,16 @@ def labelled_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
     fields = lines.str.split(",", n=1)
     names, raw = fields.str[0].str.strip(), fields.str[1].str.strip()
     label = pd.to_numeric(raw, errors="coerce")
-    bad = label.isna() | (label % 1 != 0) | (label < 0) | (label >= len(classes))
+    bad = (names == "") | label.isna() | (label % 1 != 0) | (label < 0) | (label >= len(classes))
     if bad.any():
         line = bad.idxmax()
-        raise ValueError(f"{path}, line {line}: '{lines[line]}' does not end in a class id "
-                         f"0..{len(classes) - 1} of {root / 'class_list.txt'}")
+        raise DataError(path, f"'{lines[line]}' is not '<image>,<class id>' with a class id 0..{len(classes) - 1} "
+                              f"of {root / 'class_list.txt'}", line=line)
+    again = names.duplicated()
+    if again.any():
+        line = again.idxmax()
+        first = names.index[names == names[line]][0]
+        raise DataError(path, f"image '{names[line]}' is listed twice (also line {first})", line=line)
     dish = pd.Series(classes).take(label.astype(int).to_numpy())
     return pd.DataFrame({"image": (str(images) + "/" + names).to_numpy(), "split": split,
                          "dish": dish.to_numpy()})

@@ -6,13 +6,17 @@ A taxonomy is a CSV with header ``dish,category,cuisine,ingredients`` (ingredien
 """
 from __future__ import annotations
 
+import io
 import logging
+import re
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TextIO
 
 import pandas as pd
 
+from foodmtl.data.errors import DataError
+from foodmtl.data.paths import read_text
 from foodmtl.data.table import SampleTable
 
 log = logging.getLogger(__name__)
@@ -27,37 +31,56 @@ def load_taxonomy(source: str | Path) -> pd.DataFrame:
     """A builtin name (``food101``, ``foodx251``) or a CSV path -> one row per dish.
 
     Returns columns dish, category, cuisine (str or None) and ingredients (tuple or None).
+    A malformed CSV, a missing column, an empty dish name or a dish with two rows is a
+    DataError naming the file and line.
     """
     if str(source) in BUILTIN:
-        with (TAXONOMIES / f"{source}.csv").open(encoding="utf-8") as f:
-            return parse_taxonomy(read_cells(f), f"builtin '{source}'")
+        path = TAXONOMIES / f"{source}.csv"
+        return parse_taxonomy(read_cells(path, path.read_text(encoding="utf-8")), path)
     path = Path(source).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"taxonomy not found: {path}\n  give a builtin name ({', '.join(BUILTIN)}) "
                                 f"or a CSV file with header {','.join(COLUMNS)}")
-    with path.open(encoding="utf-8-sig") as f:  # -sig: spreadsheets often save a byte-order mark
-        return parse_taxonomy(read_cells(f), str(path))
+    return parse_taxonomy(read_cells(path, read_text(path)), path)
 
 
-def read_cells(f: TextIO) -> pd.DataFrame:
-    # Every cell as text, empty stays "" (a dish called "nan" or "NA" must not turn into NaN).
-    raw = pd.read_csv(f, dtype=str, keep_default_na=False)
+def read_cells(path: Path | Traversable, text: str) -> pd.DataFrame:
+    """Every cell as text, empty stays "" (a dish called "nan" or "NA" must not turn into NaN);
+    row ``i`` is line ``i + 2`` (blank lines are kept as rows for that, then dropped)."""
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(path, f"empty file; expected header {','.join(COLUMNS)}") from None
+    except pd.errors.ParserError as exc:
+        raise csv_error(path, str(exc)) from None
     raw.columns = [str(c).strip() for c in raw.columns]
-    return raw
+    return raw[(raw != "").any(axis=1)]
 
 
-def parse_taxonomy(raw: pd.DataFrame, origin: str) -> pd.DataFrame:
+def csv_error(path: Path | Traversable, message: str) -> DataError:
+    """pandas' C-parser message as a DataError at its line ("line N" is 1-based, "row N" 0-based)."""
+    found = re.search(r"(line|row) (\d+)", message)
+    line = None if found is None else int(found[2]) + (found[1] == "row")
+    detail = re.sub(r" in line \d+", "", message.split("C error: ")[-1].strip())
+    if "EOF inside string" in detail:
+        detail = "a quoted cell starting here is never closed"
+    return DataError(path, f"malformed CSV: {detail}", line=line)
+
+
+def parse_taxonomy(raw: pd.DataFrame, path: Path | Traversable) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
-        raise ValueError(f"taxonomy {origin}: missing column(s) {missing}; "
-                         f"expected header: {','.join(COLUMNS)} (got {','.join(raw.columns)})")
+        raise DataError(path, f"missing column(s) {missing}; expected header: {','.join(COLUMNS)} "
+                              f"(got {','.join(raw.columns)})", line=1)
     cells = raw[list(COLUMNS)].apply(lambda column: column.str.strip())
     unnamed = cells.index[cells["dish"] == ""]
     if len(unnamed):
-        raise ValueError(f"taxonomy {origin}: empty dish name on line {unnamed[0] + 2}")
-    duplicated = cells["dish"][cells["dish"].duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"taxonomy {origin}: duplicate dish rows: {duplicated}")
+        raise DataError(path, "empty dish name", line=unnamed[0] + 2)
+    again = cells["dish"].duplicated()
+    if again.any():
+        row = again.idxmax()
+        first = cells.index[cells["dish"] == cells["dish"][row]][0]
+        raise DataError(path, f"dish '{cells['dish'][row]}' has a second row (first: line {first + 2})", line=row + 2)
     return pd.DataFrame({
         "dish": cells["dish"].tolist(),
         "category": pd.Series([v or None for v in cells["category"]], dtype=object),
