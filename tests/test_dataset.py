@@ -94,3 +94,20 @@ def test_a_mask_that_does_not_fit_is_skipped_naming_the_mask(table, mask, expect
     assert "skipped" in item and __import__("re").fullmatch(expected, item["skipped"]), item
     with pytest.raises(CorruptImageError, match=expected):
         FoodDataset(table, TASKS, eval_transform(32), strict=True)[0]
+
+
+def test_a_16_bit_mask_keeps_class_255_and_maps_its_ignore_value(tmp_path):
+    """A 499-class mask (AIcrowd-sized): 255 is a class, 65535 marks unlabelled pixels."""
+    from foodmtl.data.masks import write_mask
+
+    image = write_jpeg(tmp_path / "a.jpg", size=(32, 32))
+    mask = np.full((32, 32), 498, np.uint16)
+    mask[:16] = 255
+    mask[:, :8] = 65535
+    write_mask(tmp_path / "a.png", mask)
+    frame = pd.DataFrame({"image": [image], "split": ["train"], "mask": [str(tmp_path / "a.png")]})
+    spec = TaskSpec("segmentation", "segmentation", tuple(f"c{i}" for i in range(499)))
+    target = FoodDataset(SampleTable(empty_columns(frame), {}), [spec], eval_transform(32))[0]["targets"]
+    values = target["segmentation"]
+    assert set(values.unique().tolist()) == {SEG_IGNORE, 255, 498}
+    assert int((values == SEG_IGNORE).sum()) > 0 and int((values == 255).sum()) > 0

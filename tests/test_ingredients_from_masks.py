@@ -9,7 +9,6 @@ from foodmtl.data.builder import build_tasks
 from foodmtl.data.dataset import FoodDataset, collate
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.transforms import eval_transform
-from foodmtl.tasks import SEG_IGNORE
 
 VOCAB = {"ingredients": ["rice", "egg"], "segmentation": ["background", "tomato", "basil", "rice"]}
 
@@ -21,7 +20,7 @@ def table(tmp_path):
     mask[:20] = 1                  # tomato: 50 % of the pixels
     mask[20:38, :20] = 3           # rice: 22.5 %
     mask[38:, :] = 2               # basil: 5 %
-    mask[20:38, 20:] = SEG_IGNORE  # unlabelled pixels count nowhere
+    mask[20:38, 20:] = 255  # unlabelled pixels (the 8-bit file's ignore value) count nowhere
     for name, with_mask, listed in (("a", True, ("egg",)), ("b", False, ("rice", "egg")), ("c", False, None)):
         image = tmp_path / f"{name}.png"
         Image.fromarray(np.full((40, 40, 3), 100, np.uint8)).save(image)

@@ -1,15 +1,18 @@
-"""Segmentation loss (CE + soft Dice, ignore 255) and metrics (confusion matrix) against references."""
+"""Segmentation loss (CE + soft Dice, ignoring unlabelled pixels) and metrics (confusion matrix) against references."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
+from segmentation_models_pytorch.losses import DiceLoss
+from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
+                                         MulticlassJaccardIndex)
 
 from foodmtl.engine.seg_loss import segmentation_loss
 from foodmtl.engine.seg_metrics import SegmentationMetrics
+from foodmtl.tasks import SEG_IGNORE
 
-IGNORE = 255
+IGNORE = SEG_IGNORE  # the training targets' ignore index (-1)
 
 
 def random_batch(seed: int, b=2, c=5, h=6, w=7, ignored=0.2, classes=None):
@@ -94,6 +97,32 @@ def test_loss_matches_one_hot_reference_and_has_gradients():
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
+def test_dice_equals_smp_dice_loss_when_every_class_is_in_the_target():
+    logits, target = random_batch(5, c=4, h=8, w=8)
+    target[0, 0, :4] = torch.arange(4)  # every class labelled somewhere
+    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    for smooth in (1.0, 0.1):
+        ours = segmentation_loss(logits, target, smooth=smooth) - ce
+        smp = DiceLoss("multiclass", smooth=smooth / 2, ignore_index=IGNORE)(logits, target)
+        torch.testing.assert_close(ours, smp)
+
+
+def test_smp_dice_loss_differs_by_design_when_a_class_is_absent():
+    # smp scores a class absent from the target 0 and still divides by all C classes; ours
+    # averages over the classes in the target or the prediction (docstring of seg_loss.py).
+    logits, target = random_batch(6, c=6, h=8, w=8, classes=3)
+    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    ours = segmentation_loss(logits, target, smooth=1.0) - ce
+    smp = DiceLoss("multiclass", smooth=0.5, ignore_index=IGNORE)(logits, target)
+    valid = (target != IGNORE).unsqueeze(1).float()
+    probs = logits.softmax(1) * valid
+    onehot = F.one_hot(target.clamp(max=5) * (target != IGNORE), 6).permute(0, 3, 1, 2).float() * valid
+    dice = (2 * (probs * onehot).sum((0, 2, 3)) + 1) / (probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)
+    in_target = onehot.sum((0, 2, 3)) > 0
+    torch.testing.assert_close(smp, ((1 - dice) * in_target).sum() / 6)
+    assert ours.item() > smp.item() * 1.5
+
+
 # --- metrics ----------------------------------------------------------------------------------
 
 def test_metrics_hand_3x3_case():
@@ -136,6 +165,15 @@ def test_metrics_match_torchmetrics_over_several_batches():
     out = ours.compute()
     for key, metric in reference.items():
         torch.testing.assert_close(out[key], metric.compute(), msg=key)
+
+
+def test_confusion_matrix_is_torchmetrics_one():
+    logits, target = random_batch(7, c=4, h=9, w=9)
+    ours, reference = SegmentationMetrics(4), MulticlassConfusionMatrix(4, ignore_index=IGNORE)
+    ours.update(logits, target)
+    reference.update(logits.argmax(1), target)
+    assert torch.equal(ours.confmat, reference.compute())
+    assert ours.confmat.sum() == (target != IGNORE).sum()
 
 
 def test_states_merge_like_a_ddp_sum():

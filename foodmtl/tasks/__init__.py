@@ -8,9 +8,11 @@ evaluation and predict loop over tasks through ``get_kind(spec.kind)`` and never
 This module stays light (no torch import): the config is validated against it before the
 heavy imports, and ``foodmtl table`` reads metric directions from it.
 
-Absent-label markers (a missing label is masked in the loss, never NaN):
+Absent-label markers in training targets (a missing label is masked in the loss, never NaN):
 multiclass ``IGNORE_INDEX`` (-1); multilabel a vector of ``IGNORE_INDEX``; regression NaN;
-segmentation ``SEG_IGNORE`` (255) on unlabelled pixels.
+segmentation ``SEG_IGNORE`` (-1) on unlabelled pixels. (Mask *files* mark unlabelled pixels
+with the top value of their type, 255 or 65535: ``foodmtl.data.masks``; a class id can be any
+other value, so a 499-class mask keeps its class 255.)
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from foodmtl.tasks.base import TaskKind
 
 IGNORE_INDEX = -1
-SEG_IGNORE = 255
+SEG_IGNORE = -1
 
 KIND_NAMES = ("multiclass", "multilabel", "regression", "segmentation")
 

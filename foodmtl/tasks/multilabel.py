@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from foodmtl.data.columns import RaggedColumn, StringColumn
-from foodmtl.data.masks import read_mask
+from foodmtl.data.masks import mask_ignore_value, read_mask
 from foodmtl.models.heads import LinearHead
-from foodmtl.tasks import IGNORE_INDEX, KNOWN_TASKS, SEG_IGNORE, TaskSpec
+from foodmtl.tasks import IGNORE_INDEX, KNOWN_TASKS, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
 METRICS = {"f1_micro": "max", "mAP": "max"}
@@ -130,8 +130,9 @@ def classes_in_mask(path: str, mask_map: list[int], min_fraction: float) -> list
     """Task class indices of the mask ids covering at least ``min_fraction`` of the labelled pixels."""
     from foodmtl.data.errors import SampleError
 
-    ids = read_mask(path).ravel()
-    ids = ids[ids != SEG_IGNORE]
+    mask = read_mask(path)
+    ids = mask.ravel()
+    ids = ids[ids != mask_ignore_value(mask)]
     if len(ids) and int(ids.max()) >= len(mask_map):
         raise SampleError(f"mask {path} holds class id {int(ids.max())}, outside 0..{len(mask_map) - 1}")
     counts = np.bincount(ids, minlength=len(mask_map))

@@ -1,7 +1,8 @@
 """Semantic segmentation: a class id per pixel, predicted by the decoder on the backbone's maps.
 
-Label: the path of a mask PNG (``foodmtl.data.masks``) holding class ids, ``SEG_IGNORE`` (255)
-on unlabelled pixels; an image without a mask gets a target of 255 everywhere. The mask goes
+Label: the path of a mask PNG (``foodmtl.data.masks``: 8- or 16-bit class ids, the type's top
+value, 255 or 65535, on unlabelled pixels). The training target holds the class ids and
+``SEG_IGNORE`` (-1) on unlabelled pixels; an image without a mask gets -1 everywhere. The mask goes
 through the same geometric augmentation as its image (nearest-neighbour). A mask whose size
 differs from its image, or that holds an id outside the class list (and not 255), is a
 ``SampleError`` naming the mask file: skipped and counted like an unreadable image, or fatal
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from foodmtl.data.columns import StringColumn
 from foodmtl.data.errors import SampleError
-from foodmtl.data.masks import read_mask
+from foodmtl.data.masks import mask_ignore_value, read_mask
 from foodmtl.tasks import SEG_IGNORE, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
@@ -47,7 +48,10 @@ class Segmentation(TaskKind):
     def target(self, spec: TaskSpec, label: str | None, transformed: dict) -> Tensor:
         if label is None:
             return torch.full(tuple(transformed["image"].shape[-2:]), SEG_IGNORE)
-        return transformed["mask"].long()
+        mask = transformed["mask"]
+        unlabelled = 255 if mask.dtype == torch.uint8 else 65535
+        target = mask.long()
+        return target.masked_fill_(target == unlabelled, SEG_IGNORE)
 
     def labelled(self, target: Tensor) -> Tensor:
         return (target != SEG_IGNORE).flatten(1).any(1)
@@ -81,10 +85,11 @@ def checked_mask(path: str, image_hw: tuple[int, int], num_classes: int) -> np.n
     if mask.shape[:2] != tuple(image_hw):
         raise SampleError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} (WxH) but its image is "
                           f"{image_hw[1]}x{image_hw[0]}")
-    bad = (mask >= num_classes) & (mask != SEG_IGNORE)
+    ignore = mask_ignore_value(mask)
+    bad = (mask >= num_classes) & (mask != ignore)
     if bad.any():
         raise SampleError(f"mask {path} holds class id {int(mask[bad].max())}, outside 0..{num_classes - 1} "
-                          f"(and not the ignore value {SEG_IGNORE})")
+                          f"(and not the ignore value {ignore})")
     return mask
 
 
