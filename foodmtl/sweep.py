@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,42 +104,88 @@ def select(runs: list[SweepRun], names: list[str] | None) -> list[SweepRun]:
     return [r for r in runs if names is None or r.name in names]
 
 
-def run_local(runs: list[SweepRun]) -> list[str]:
-    """Train the runs one after another; returns the names of those that failed.
+def run_local(runs: list[SweepRun], jobs: int = 1) -> list[str]:
+    """Train the runs, ``jobs`` at a time; returns the names of those that failed.
 
     Each run is its own ``python -m foodmtl train`` process: a crash, an out-of-memory kill or
     state left behind (a W&B run, signal handlers, torch threads and RNG) cannot touch the next
-    run, and the command is exactly what the emitted scripts run. Runs with a summary.json are
-    skipped; ``resume=auto`` continues a run that stopped part-way from its last.pt.
+    run, and the command is exactly what the emitted scripts run. With ``jobs`` > 1 the CPU
+    threads are split between the runs (``OMP_NUM_THREADS``, unless set): small runs use two
+    cores poorly, two of them at a time use both. Runs with a summary.json are skipped;
+    ``resume=auto`` continues a run that stopped part-way from its last.pt.
     """
-    failed = []
+    todo = []
     for i, run in enumerate(runs, 1):
         if (run.folder / "summary.json").exists():
             log.info("[%d/%d] %s: finished before, skipped", i, len(runs), run.name)
-            continue
-        log.info("[%d/%d] %s: %s", i, len(runs), run.name, shlex.join(run.args))
-        start = time.monotonic()
-        code = train_process([sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"])
-        log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
-                 "ok" if code == 0 else f"FAILED (exit {code})", time.monotonic() - start)
-        if code == EXIT_PREEMPTED:
-            log.warning("sweep preempted during %s (checkpointed); run the same command to go on", run.name)
-            raise Preempted()
-        if code != 0:
-            failed.append(run.name)
+        else:
+            todo.append((i, run))
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    pool = ProcessPool(jobs, env)
+    failed = []
+    with pool.forwarding_signals():
+        for (i, run), code, seconds in pool.run(
+                ((i, run), [sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"]) for i, run in todo):
+            log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
+                     "ok" if code == 0 else f"FAILED (exit {code})", seconds)
+            if code != 0 and code != EXIT_PREEMPTED:
+                failed.append(run.name)
+    if pool.preempted:
+        log.warning("sweep preempted (running runs checkpointed); run the same command to go on")
+        raise Preempted()
     return failed
 
 
-def train_process(command: list[str]) -> int:
-    """Run one training process; SIGTERM/SIGUSR1 sent to the sweep are passed on to it, so it
-    checkpoints and exits with EXIT_PREEMPTED instead of being orphaned."""
-    child = subprocess.Popen(command)
-    previous = {sig: signal.signal(sig, lambda signum, frame: child.send_signal(signum)) for sig in SIGNALS}
-    try:
-        return child.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+class ProcessPool:
+    """At most ``jobs`` child processes at a time; SIGTERM/SIGUSR1 sent to the sweep are passed on
+    to every running child (so each checkpoints and exits with EXIT_PREEMPTED instead of being
+    orphaned) and no new child starts after one."""
+
+    def __init__(self, jobs: int, env: dict[str, str]):
+        if jobs < 1:
+            raise ConfigError(f"--jobs={jobs} must be >= 1")
+        self.jobs, self.env = jobs, env
+        self.running: dict[subprocess.Popen, tuple] = {}
+        self.preempted = False
+
+    @contextmanager
+    def forwarding_signals(self):
+        previous = {sig: signal.signal(sig, self._forward) for sig in SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _forward(self, signum, frame) -> None:
+        self.preempted = True
+        for child in self.running:
+            child.send_signal(signum)
+
+    def run(self, jobs):
+        """Yields (key, exit code, seconds) as the children end, starting new ones as slots free."""
+        pending = iter(jobs)
+        while True:
+            while len(self.running) < self.jobs and not self.preempted:
+                item = next(pending, None)
+                if item is None:
+                    break
+                key, command = item
+                log.info("start %s", shlex.join(command[3:]))
+                self.running[subprocess.Popen(command, env=self.env)] = (key, time.monotonic())
+            if not self.running:
+                return
+            child = self._wait_any()
+            key, start = self.running.pop(child)
+            yield key, child.returncode, time.monotonic() - start
+
+    def _wait_any(self) -> subprocess.Popen:
+        while True:
+            for child in self.running:
+                if child.poll() is not None:
+                    return child
+            time.sleep(0.2)
 
 
 def torchrun_commands(runs: list[SweepRun], nproc: int = 1) -> str:

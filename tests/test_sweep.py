@@ -123,3 +123,27 @@ def test_sigterm_to_a_local_sweep_checkpoints_the_running_training_and_exits_143
     assert sweep.wait(timeout=120) == EXIT_PREEMPTED, sweep.stderr.read()[-2000:]
     state = torch.load(checkpoint, weights_only=True)["train_state"]
     assert 0 < state["step"] and state["epoch"] < 50
+
+
+def test_jobs_runs_several_trainings_at_once_with_the_threads_split(synthfood_root, tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish]", "train.epochs=1",
+                 "train.max_steps=2", "data.limit=32", "tracking.wandb=disabled"]
+    spec = write_spec(tmp_path, {"uniform": ["weighting.name=uniform"]}, [], [0, 1], overrides)
+    seen_env = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(command, env=None, **kwargs):
+        seen_env.append(env["OMP_NUM_THREADS"])
+        return real_popen(command, env=env, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
+    with caplog.at_level("INFO", logger="foodmtl.sweep"):
+        assert main(["sweep", str(spec), "--jobs", "2"]) == 0
+    events = [r.getMessage().split()[0] if r.getMessage().startswith("start") else "end"
+              for r in caplog.records if r.getMessage().startswith("start") or " ok in " in r.getMessage()]
+    assert events[:2] == ["start", "start"]  # the second run started before the first ended
+    assert seen_env == ["1", "1"]
+    for seed in (0, 1):
+        assert json.loads((tmp_path / "runs" / "abl" / f"uniform-s{seed}" / "summary.json").read_text())["steps"] == 2

@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--out", help="file for --emit (default: stdout)")
     p.add_argument("--run", action="append", metavar="NAME", help="only this run, e.g. uncertainty-s0 (repeatable)")
     p.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per run for --emit torchrun|slurm")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at once here, CPU threads split between them (OMP_NUM_THREADS)")
     p.set_defaults(func=run)
 
 
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     spec = sweep.load_spec(args.spec)
     runs = sweep.select(sweep.expand(spec), args.run)
     if args.emit is None:
-        failed = sweep.run_local(runs)
+        failed = sweep.run_local(runs, args.jobs)
         if failed:
             print(f"{len(failed)} of {len(runs)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1 if failed else 0
