@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from foodmtl.engine.checkpoint import (CheckpointError, load_checkpoint, require_resumable, save_checkpoint,
+                                       weights_only)
 
 
 def test_round_trip_with_weights_only(tmp_path):
@@ -29,3 +30,36 @@ def test_truncated_file_names_the_path(tmp_path):
 def test_missing_file_says_how_to_make_one(tmp_path):
     with pytest.raises(CheckpointError, match="foodmtl train"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def trained_snapshot() -> dict:
+    """A full checkpoint as the trainer writes it, after one AdamW step (so the moments exist)."""
+    model = torch.nn.Linear(128, 128)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.randn(4, 128)).sum().backward()
+    optimizer.step()
+    return {"objective": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": {}, "scaler": {},
+            "train_state": {"step": 7, "epoch": 2}, "rng": {"torch": torch.get_rng_state()},
+            "config": {"train": {"epochs": 3}}, "tasks": [{"name": "dish"}], "wandb_id": "abc"}
+
+
+def test_best_is_the_weights_with_config_tasks_and_metrics_and_a_third_of_last(tmp_path):
+    snapshot = trained_snapshot()
+    save_checkpoint(snapshot, tmp_path / "last.pt")
+    save_checkpoint(weights_only(snapshot, {"dish/top1": 0.5}), tmp_path / "best.pt")
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert all(torch.equal(best["objective"][k], v) for k, v in snapshot["objective"].items())
+    assert (best["config"], best["tasks"], best["step"], best["epoch"], best["metrics"]) == (
+        snapshot["config"], snapshot["tasks"], 7, 2, {"dish/top1": 0.5})
+    assert "optimizer" not in best and "rng" not in best
+    torch.save(snapshot["objective"], tmp_path / "weights.pt")  # reference: the weights alone
+    weights = (tmp_path / "weights.pt").stat().st_size
+    assert (tmp_path / "best.pt").stat().st_size < weights + 4096
+    assert (tmp_path / "last.pt").stat().st_size > 3 * weights  # + AdamW's two moments and the RNG state
+
+
+def test_resuming_needs_a_full_checkpoint_and_says_what_best_lacks(tmp_path):
+    snapshot = trained_snapshot()
+    require_resumable(snapshot, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match=r"best.pt holds weights only \(no optimizer, .*last.pt"):
+        require_resumable(weights_only(snapshot, {}), tmp_path / "best.pt")

@@ -1,6 +1,7 @@
 """Real ``torchrun --nproc_per_node=2`` runs on CPU with the gloo backend."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,11 +10,15 @@ import pytest
 import torch
 
 from foodmtl.cli import main
+from foodmtl.engine.checkpoint import load_checkpoint
+from foodmtl.tracking.local import read_jsonl
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
 BN_STATS = {"running_mean", "running_var", "num_batches_tracked"}
+CORRUPT = 3      # unreadable training images in the ddp_run data
+EPOCHS = 2
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
@@ -24,12 +29,46 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def with_corrupt_training_images(root: Path, folder: Path, n: int) -> Path:
+    """A copy of SynthFood whose first ``n`` training images are truncated JPEGs."""
+    copy = folder / "synthfood"
+    shutil.copytree(root, copy)
+    for entry in (copy / "food101" / "meta" / "train.txt").read_text().split()[:n]:
+        image = copy / "food101" / "images" / f"{entry}.jpg"
+        image.write_bytes(image.read_bytes()[:200])
+    return copy
+
+
 @pytest.fixture(scope="module")
 def ddp_run(synthfood_root, tmp_path_factory):
+    """2 ranks x 3 batches of 13 = the 78 training images once per epoch (no padding, none dropped)."""
     tmp = tmp_path_factory.mktemp("ddp")
-    torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp), f"data.root={synthfood_root}",
-             f"output_dir={tmp}/runs", "run=ddp", "train.epochs=2", "weighting.name=uncertainty")
+    data = with_corrupt_training_images(synthfood_root, tmp, CORRUPT)
+    torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp), f"data.root={data}",
+             f"output_dir={tmp}/runs", "run=ddp", f"train.epochs={EPOCHS}", "weighting.name=uncertainty",
+             "data.batch_size=13")
     return tmp
+
+
+def eval_of(checkpoint: Path, out: Path) -> dict:
+    """``foodmtl eval`` in one process."""
+    assert main(["eval", str(checkpoint), "--cpu", "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def assert_reported_metrics_are_the_saved_models(run: Path, tmp_path: Path) -> None:
+    """summary.json and metrics.jsonl report exactly what a 1-process eval of last.pt / best.pt gives,
+    and best.pt is the first evaluation with the highest train.best_metric."""
+    evals = [{k.removeprefix("eval/"): v for k, v in r.items() if k.startswith("eval/")} | {"step": r["step"]}
+             for r in read_jsonl(run / "metrics.jsonl") if "eval/dish/top1" in r]
+    last = eval_of(run / "checkpoints" / "last.pt", tmp_path / "last.json")
+    assert json.loads((run / "summary.json").read_text())["final"] == last
+    assert {k: v for k, v in evals[-1].items() if k != "step"} == last
+    best_step = load_checkpoint(run / "checkpoints" / "best.pt")["step"]
+    top = max(e["dish/top1"] for e in evals)
+    assert best_step == next(e["step"] for e in evals if e["dish/top1"] == top)
+    best = eval_of(run / "checkpoints" / "best.pt", tmp_path / "best.json")
+    assert {k: v for k, v in next(e for e in evals if e["step"] == best_step).items() if k != "step"} == best
 
 
 def assert_ranks_identical(folder):
@@ -51,14 +90,16 @@ def test_parameters_and_optimizer_state_identical_across_ranks(ddp_run):
 
 
 @pytest.mark.parametrize("strategy", ["famo", "pcgrad"])
-def test_strategy_state_identical_across_ranks(strategy, synthfood_root, tmp_path):
-    """FAMO keeps buffers updated after the step; PCGrad averages gradients outside DDP's hooks."""
+def test_strategy_state_identical_across_ranks_and_metrics_are_the_saved_models(strategy, synthfood_root, tmp_path):
+    """FAMO keeps buffers updated after the step (and re-runs a forward outside DDP); PCGrad
+    averages gradients outside DDP's hooks."""
     torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp_path), f"data.root={synthfood_root}",
              f"output_dir={tmp_path}/runs", "run=ddp", "train.max_steps=4", f"weighting.name={strategy}",
              "tracking.wandb=disabled", "data.limit=40")
     state = assert_ranks_identical(tmp_path)
     if strategy == "famo":
         assert not torch.equal(state["weighting.logits"], torch.zeros(4))  # it did learn
+    assert_reported_metrics_are_the_saved_models(tmp_path / "runs" / "synthfood-tiny" / "ddp", tmp_path)
 
 
 def test_exactly_one_wandb_run(ddp_run):
@@ -72,3 +113,14 @@ def test_distributed_eval_equals_single_process_eval(ddp_run, tmp_path, synthfoo
     ddp = json.loads((tmp_path / "ddp.json").read_text())
     single = json.loads((tmp_path / "single.json").read_text())
     assert ddp == pytest.approx(single, abs=1e-6)
+
+
+def test_loss_level_run_reports_exactly_what_its_checkpoints_score(ddp_run, tmp_path):
+    assert_reported_metrics_are_the_saved_models(ddp_run / "runs" / "synthfood-tiny" / "ddp", tmp_path)
+
+
+def test_counts_in_the_summary_are_sums_over_ranks(ddp_run):
+    run = ddp_run / "runs" / "synthfood-tiny" / "ddp"
+    assert json.loads((run / "summary.json").read_text())["skipped_images"] == CORRUPT * EPOCHS
+    evals = [r for r in read_jsonl(run / "metrics.jsonl") if "data/skipped_train" in r]
+    assert [r["data/skipped_train"] for r in evals] == [CORRUPT * (e + 1) for e in range(EPOCHS)]

@@ -5,12 +5,13 @@ so loading it never executes pickled code.
 """
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from foodmtl.output import OutputError, atomic_write
 
 
 class CheckpointError(RuntimeError):
@@ -18,10 +19,12 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Atomic; a full disk or unwritable folder raises OutputError and keeps the previous file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(path.parent, exc) from None
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -35,3 +38,26 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict) or "objective" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not a foodmtl checkpoint (no 'objective'/'config' entries)")
     return state
+
+
+# What only resuming needs; last.pt (and step-*.pt) hold it, best.pt does not.
+RESUMABLE = ("optimizer", "scheduler", "scaler", "train_state", "rng")
+
+
+def weights_only(snapshot: dict[str, Any], metrics: dict[str, float]) -> dict[str, Any]:
+    """best.pt: what eval, predict, embed and fine-tuning read (weights, config, tasks) plus the
+    metrics and step it scored. AdamW keeps two moments per weight, so dropping the optimizer
+    state makes it about a third of last.pt. (timm's CheckpointSaver hard-links last to best instead:
+    free while both are the same step, a second full file once last.pt moves on.)"""
+    state = snapshot["train_state"]
+    return {"objective": snapshot["objective"], "config": snapshot["config"], "tasks": snapshot["tasks"],
+            "step": state["step"], "epoch": state["epoch"], "metrics": dict(metrics)}
+
+
+def require_resumable(state: dict[str, Any], path: str | Path) -> None:
+    """CheckpointError unless ``state`` can continue training (a best.pt cannot)."""
+    missing = [k for k in RESUMABLE if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} holds weights only (no {', '.join(missing)} state), so training cannot "
+                              "continue from it exactly; resume from the run's checkpoints/last.pt instead "
+                              "(eval, predict and embed read either file)")

@@ -1,6 +1,7 @@
 """torchrun/DDP plumbing: process group from the environment, rank helpers, sharding."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -8,6 +9,11 @@ from typing import Any, Iterator
 import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
+
+from foodmtl.config import ConfigError
+
+log = logging.getLogger(__name__)
+BACKEND_ENV = "FOODMTL_DIST_BACKEND"  # gloo | nccl, instead of nccl on GPU and gloo on CPU
 
 
 @dataclass
@@ -23,23 +29,48 @@ class DistInfo:
 
 
 def pick_device(preference: str, local_rank: int) -> torch.device:
+    """One GPU per local rank; with more ranks than GPUs they take turns (cuda:0, cuda:1, cuda:0, ...),
+    which only gloo accepts (see dist_backend)."""
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise RuntimeError("train.device=cuda but no CUDA device is visible")
-        return torch.device("cuda", local_rank)
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 
 
+def dist_backend(device: torch.device) -> str:
+    """nccl on GPU, gloo on CPU, unless FOODMTL_DIST_BACKEND says otherwise.
+
+    gloo also all-reduces CUDA tensors (slower, through host memory), and unlike nccl it lets
+    several ranks share one GPU: the way to run the distributed code path with CUDA tensors on
+    a one-GPU machine. nccl with more local ranks than GPUs is refused here, before nccl's own
+    error (a hang or "Duplicate GPU detected") at the first collective.
+    """
+    forced = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if forced not in ("", "gloo", "nccl"):
+        raise ConfigError(f"{BACKEND_ENV}={forced}: expected gloo or nccl")
+    backend = forced or ("nccl" if device.type == "cuda" else "gloo")
+    if backend == "nccl" and device.type != "cuda":
+        raise ConfigError(f"{BACKEND_ENV}=nccl needs a GPU per rank; this rank runs on the CPU")
+    ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if backend == "nccl" and ranks_here > torch.cuda.device_count():
+        raise ConfigError(f"{ranks_here} ranks share {torch.cuda.device_count()} GPU(s) on this machine, which nccl "
+                          f"does not allow: start one rank per GPU, or set {BACKEND_ENV}=gloo")
+    return backend
+
+
 def init_distributed(device_preference: str = "auto") -> DistInfo:
-    """Join the process group torchrun set up (nccl on GPU, gloo on CPU), if any."""
+    """Join the process group torchrun set up (see dist_backend), if any."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_preference, local_rank)
     if world > 1 and not dist.is_initialized():
+        backend = dist_backend(device)
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+        dist.init_process_group(backend, rank=rank, world_size=world)
+        log.info("rank %d of %d: %s backend, device %s", rank, world, backend, device)
     return DistInfo(rank, world, local_rank, device)
 
 
@@ -114,3 +145,18 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank, before evaluating.
+
+    DDP copies rank 0's buffers at the start of each training forward, but that forward (and
+    FAMO's second forward outside DDP) then updates each rank's copy with its own batch, so
+    after training the ranks' statistics differ. Only rank 0's are saved; evaluating with them
+    everywhere makes the reported metrics those of the saved model. (SyncBatchNorm keeps them
+    equal anyway; then this changes nothing.)
+    """
+    if info.world == 1:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)

@@ -6,25 +6,37 @@ from pathlib import Path
 
 import torch
 
-from foodmtl.config import Config, ConfigError, deep_merge, from_dict, parse_override, set_dotted
+from foodmtl.config import Config, ConfigError, deep_merge, from_dict, parse_override, set_dotted, task_options
 from foodmtl.data.builder import DataBundle, build_data
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
 from foodmtl.models.multitask import MultiTaskModel, build_model
 from foodmtl.tasks import TaskSpec
 
 
+IDENTITY = ("name", "kind", "classes")  # what must match between a checkpoint and the data
+
+
 def task_table(tasks: list[TaskSpec]) -> list[dict]:
-    """Tasks as checkpoints store them."""
-    return [{"name": t.name, "kind": t.kind, "classes": list(t.classes)} for t in tasks]
+    """Tasks as checkpoints store them (options and stats only where a kind has them)."""
+    table = []
+    for t in tasks:
+        row = {"name": t.name, "kind": t.kind, "classes": list(t.classes)}
+        row.update({k: dict(v) for k, v in (("options", t.options), ("stats", t.stats)) if v})
+        table.append(row)
+    return table
 
 
 def tasks_from_checkpoint(state: dict) -> list[TaskSpec]:
-    return [TaskSpec(t["name"], t["kind"], tuple(t["classes"])) for t in state["tasks"]]
+    return [TaskSpec(t["name"], t["kind"], tuple(t["classes"]), dict(t.get("options", {})),
+                     dict(t.get("stats", {}))) for t in state["tasks"]]
 
 
 def require_same_tasks(saved: list[dict], tasks: list[TaskSpec], remedy: str) -> None:
     """ConfigError unless a checkpoint's task table matches the data's tasks and classes."""
-    if saved == task_table(tasks):
+    def identity(table: list[dict]) -> list[tuple]:
+        return [tuple(tuple(t[k]) if k == "classes" else t[k] for k in IDENTITY) for t in table]
+
+    if identity(saved) == identity(task_table(tasks)):
         return
     def brief(table: list[dict]) -> str:
         return ", ".join(f"{t['name']}({len(t['classes'])})" for t in table)
@@ -34,6 +46,8 @@ def require_same_tasks(saved: list[dict], tasks: list[TaskSpec], remedy: str) ->
 
 def load_trained(path: str | Path, overrides: dict | None = None,
                  device: str | torch.device = "cpu") -> tuple[MultiTaskModel, Config, list[TaskSpec]]:
+    """The model of a full (last.pt) or weights-only (best.pt) checkpoint: both hold the
+    weights, the config (``overrides`` deep-merged into it) and the tasks."""
     state = load_checkpoint(path)
     cfg = from_dict(deep_merge(state["config"], overrides or {}))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False, pretrained_file=None))
@@ -56,6 +70,6 @@ def load_with_data(path: str | Path, override_items: list[str],
     for item in override_items:
         set_dotted(overrides, *parse_override(item))
     model, cfg, tasks = load_trained(path, overrides, device)
-    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed)
+    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed, task_options(cfg))
     require_same_tasks(task_table(tasks), data.tasks, "use the data it was trained on")
     return model, cfg, data

@@ -8,26 +8,32 @@ import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from foodmtl.config import Config, ConfigError, save_config, to_dict
+from foodmtl.config import Config, ConfigError, save_config, task_options, to_dict
 from foodmtl.data.builder import build_data, train_loader
-from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
-from foodmtl.engine.distributed import DistInfo, broadcast_object, cleanup, init_distributed, sum_over_ranks
+from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_only
+from foodmtl.engine.distributed import (DistInfo, broadcast_buffers, broadcast_object, cleanup, init_distributed,
+                                        sum_over_ranks)
 from foodmtl.engine.evaluate import eval_loader, evaluate, resolve_amp
 from foodmtl.engine.inference import require_same_tasks, task_table
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
-from foodmtl.engine.preemption import Preempted, PreemptionFlag
-from foodmtl.engine.run_dir import new_run_dir, resume_checkpoint
+from foodmtl.engine.preemption import (EXIT_PREEMPTED, Preempted, PreemptionFlag, clear_marker, stop_message,
+                                       write_marker)
+from foodmtl.engine.preflight import require_metric, require_training_steps
+from foodmtl.engine.resume import StartPlan, plan_start
+from foodmtl.engine.run_dir import claim_run_dir
 from foodmtl.engine.step import StepResult, StepRunner
+from foodmtl.exit_codes import exit_code
 from foodmtl.models.multitask import build_model
 from foodmtl.registry import unknown_name_error
-from foodmtl.tasks import TaskSpec
+from foodmtl.tasks import metric_direction
 from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.provenance import provenance
 from foodmtl.tracking.wandb_run import WandbWriter
@@ -70,35 +76,42 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
     return factor
 
 
+def improves(score: float, best: float | None, direction: str) -> bool:
+    """Whether ``score`` beats ``best`` (None or infinite: nothing yet) in the metric's direction."""
+    if best is None or not math.isfinite(best):
+        return True
+    return score > best if direction == "max" else score < best
+
+
 @dataclass
 class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0      # batches of this epoch already trained (resume point)
-    best: float = -math.inf
+    best: float | None = None    # best value of train.best_metric so far, in its direction
     skipped: int = 0             # unreadable images
     nonfinite_skipped: int = 0   # optimizer steps skipped for a NaN/Inf loss (train.on_nonfinite=skip)
 
 
 class Trainer:
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, overrides: Sequence[str] = ()):
+        """``overrides``: the ``key=value`` items given; a resume applies only these to the
+        checkpoint's saved config (see engine/resume.py)."""
         self.info: DistInfo = init_distributed(cfg.train.device)
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp,
-                                                                                            self.info.device)))
-        self.cfg = cfg
+        plan: StartPlan = broadcast_object(plan_start(cfg, overrides, self.info.device) if self.info.is_main
+                                           else None, self.info)
+        cfg = dataclasses.replace(plan.cfg, train=dataclasses.replace(plan.cfg.train, amp=resolve_amp(
+            plan.cfg.train.amp, self.info.device)))
+        self.cfg, self.plan = cfg, plan
         set_seed(cfg.train.seed)
-        resume = resume_checkpoint(cfg) if self.info.is_main else None
-        resume = broadcast_object(str(resume) if resume else None, self.info)
-        run_dir = resume and str(Path(resume).parent.parent)
-        if self.info.is_main and run_dir is None:
-            run_dir = str(new_run_dir(cfg))
-        self.run_dir = Path(broadcast_object(run_dir, self.info))
 
-        data = build_data(cfg.data, cfg.tasks, cfg.train.seed)
+        data = build_data(cfg.data, cfg.tasks, cfg.train.seed, task_options(cfg))
         self.tasks = data.tasks
         self.train_loader = train_loader(data.train, cfg.data.batch_size, cfg.data.num_workers, cfg.train.seed,
                                          self.info.rank, self.info.world, self.info.device.type == "cuda",
                                          data.train_weights)
+        require_training_steps(len(self.train_loader), len(data.train), cfg, self.info.world)
+        require_metric(cfg.train.best_metric, self.tasks)
         self.eval_loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, self.info)
         self.objective = self._build_objective()
         self.optimizer = torch.optim.AdamW(param_groups(self.objective, cfg.optim.weight_decay), lr=cfg.optim.lr)
@@ -108,7 +121,9 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(self.total_steps, warmup))
         self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=cfg.train.amp == "fp16")
         self.state = TrainState()
-        wandb_id = self._restore(load_checkpoint(resume)) if resume else None
+        self.skipped_here = 0  # unreadable images on this rank since the counts were last summed
+        wandb_id = self._restore(load_checkpoint(plan.checkpoint)) if plan.checkpoint else None
+        self.run_dir = self._claim_run_dir()
         # Wrapped after restoring so DDP broadcasts the restored weights from rank 0.
         self.ddp = DDP(self.objective) if self.info.world > 1 else None
         self.step_runner = StepRunner(cfg, self.objective, self.ddp, self.optimizer, self.scheduler,
@@ -125,16 +140,27 @@ class Trainer:
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             else:
                 log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA; BatchNorm stays per-rank")
-        weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options)
+        weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options,
+                                    {t.name: t.kind for t in self.tasks})
         if cfg.train.amp == "fp16" and weighting.gradient_based and not weighting.scale_equivariant:
             raise ConfigError(f"weighting.name={cfg.weighting.name} is not scale-equivariant, so fp16's loss "
                               "scaling would change its update; use train.amp=bf16 or none")
-        objective = Objective(model, weighting, cfg.optim.label_smoothing).to(self.info.device)
+        objective = Objective(model, weighting).to(self.info.device)
         if cfg.model.channels_last:
             objective.to(memory_format=torch.channels_last)
         if cfg.train.compile:
             model.compile()  # in place, before the DDP wrap; state_dict keys stay unchanged
         return objective
+
+    def _claim_run_dir(self) -> Path:
+        """Rank 0 claims a new folder (or takes resume=auto's) once bad input can no longer fail the start."""
+        run_dir = None
+        if self.info.is_main:
+            run_dir = self.plan.run_dir or str(claim_run_dir(self.cfg))
+            if self.plan.checkpoint and not self.plan.in_place:
+                log.info("continuing %s (step %d) into the new run %s; the source run is left as it is",
+                         self.plan.checkpoint, self.state.step, run_dir)
+        return Path(broadcast_object(run_dir, self.info))
 
     def _make_tracker(self, wandb_id: str | None):
         if not self.info.is_main:
@@ -145,30 +171,36 @@ class Trainer:
         config = to_dict(resolved) | provenance(self.info.world)
         wandb = WandbWriter(t.wandb, self.run_dir, self.run_dir.name, config, t.project, t.entity,
                             t.group or self.cfg.experiment, t.tags, job_type=t.job_type, run_id=wandb_id)
-        return Tracker(self.run_dir, wandb, resume_step=self.state.step if self.cfg.resume else None)
+        return Tracker(self.run_dir, wandb, resume_step=self.state.step if self.plan.in_place else None)
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
         self.preemption.install()
+        code = 0
         try:
+            if self.info.is_main:
+                clear_marker(self.run_dir)
             final: dict[str, float] = {}
             while self.state.epoch < self.cfg.train.epochs and not self.done():
                 self.train_epoch()
                 final = self.evaluate_and_checkpoint()
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-            if not final:  # resumed after its last epoch: report the checkpoint's metrics again
-                final, _ = evaluate(self.objective.model, self.eval_loader, self.info, self.cfg.train.amp,
-                                    self.cfg.model.channels_last)
+            if not final:  # nothing left to train: report the restored model; a new run also saves it
+                final = self._evaluate()[0] if self.plan.in_place else self.evaluate_and_checkpoint(epoch_done=False)
             self.save_overlays()
+            self._sync_counts()
             self.tracker.summary({**provenance(self.info.world), "final": final, "best": self.state.best, "steps": self.state.step,
                                   "epochs": self.state.epoch, "skipped_images": self.state.skipped,
                                   "nonfinite_skipped": self.state.nonfinite_skipped})
             return final
+        except BaseException as exc:
+            code = exit_code(exc)
+            raise
         finally:
-            self.preemption.restore()
-            self.tracker.finish()
+            self.tracker.finish(code)  # W&B records the code the process ends with
             cleanup()
+            self.preemption.restore()  # last: a signal while W&B finishes must not kill the process
 
     def save_overlays(self) -> None:
         """Ground-truth | predicted mask overlays of a few eval images (rank 0; PNG and W&B)."""
@@ -214,14 +246,26 @@ class Trainer:
 
     def _step_boundary(self) -> None:
         every = self.cfg.train.checkpoint_every
-        if every and self.state.step % every == 0 and self.info.is_main:
-            self._save("last.pt")
-            self._save_numbered()
-        if self.preemption.agreed(self.info):
+        if every and self.state.step % every == 0:
+            self._sync_counts()
             if self.info.is_main:
                 self._save("last.pt")
-                log.warning("preempted at step %d: checkpoint saved to %s", self.state.step, self.run_dir)
-            raise Preempted()
+                self._save_numbered()
+        code = self.preemption.agreed(self.info)
+        if code:
+            self._sync_counts()
+            if self.info.is_main:
+                self._save_before_stop(code)
+            broadcast_object(None, self.info)  # no rank exits (torchrun then stops the rest) before the save
+            raise Preempted(code)
+
+    def _save_before_stop(self, code: int) -> None:
+        """last.pt; after a preemption (not Ctrl-C) the marker a launcher requeues on; one line."""
+        last = self.run_dir / "checkpoints" / "last.pt"
+        self._save("last.pt")
+        if code == EXIT_PREEMPTED:
+            write_marker(self.run_dir, self.state.step, last)
+        log.warning(stop_message(code, self.state.step, last, self.run_dir.name))
 
     def train_step(self, window: list) -> None:
         result = self.step_runner.run(window, self.state.step)
@@ -234,41 +278,58 @@ class Trainer:
             self.tracker.log(self._step_record(result), self.state.step)
 
     def _step_record(self, result: StepResult) -> dict[str, float]:
-        record = {"train/loss": result.total, **{f"train/loss/{t}": v for t, v in result.losses.items()},
+        record = {"train/loss": result.total, "train/objective": result.objective,
+                  **{f"train/loss/{t}": v for t, v in result.losses.items()},
                   "lr": self.scheduler.get_last_lr()[0], "epoch": self.state.epoch}
         record.update({f"weight/{t}": w for t, w in result.weights.items()})
         return record
 
     def _note_skipped(self, paths: list[str]) -> None:
         if paths:
-            self.state.skipped += len(paths)
-            log.warning("skipped %d unreadable image(s): %s", len(paths), ", ".join(paths[:3]))
+            self.skipped_here += len(paths)
+            log.warning("skipped %d sample(s): %s", len(paths), "; ".join(paths[:3]))
 
-    def evaluate_and_checkpoint(self) -> dict[str, float]:
-        metrics, skipped = evaluate(self.objective.model, self.eval_loader, self.info, self.cfg.train.amp,
-                                    self.cfg.model.channels_last)
+    def _sync_counts(self) -> None:
+        """Fold every rank's unreadable-image count into the state (a collective: all ranks call it
+        at the same points), so checkpoints and the summary hold the total over ranks."""
+        self.state.skipped += sum_over_ranks(self.skipped_here, self.info)
+        self.skipped_here = 0
+
+    def _evaluate(self) -> tuple[dict[str, float], int]:
+        """Every rank scores with rank 0's buffers, the ones the checkpoint saves (see broadcast_buffers)."""
+        broadcast_buffers(self.objective, self.info)
+        return evaluate(self.objective.model, self.eval_loader, self.info, self.cfg.train.amp,
+                        self.cfg.model.channels_last)
+
+    def evaluate_and_checkpoint(self, epoch_done: bool = True) -> dict[str, float]:
+        """``epoch_done``: the checkpoint marks the epoch as finished, so a resume starts the next one."""
+        epochs_done = self.state.epoch + int(epoch_done)
+        metrics, skipped = self._evaluate()
+        self._sync_counts()
         record = {f"eval/{k}": v for k, v in metrics.items()}
-        record.update({"epoch": self.state.epoch, "data/skipped_train": sum_over_ranks(self.state.skipped, self.info),
+        record.update({"epoch": self.state.epoch, "data/skipped_train": self.state.skipped,
                        "data/skipped_eval": skipped})
         self.tracker.log(record, self.state.step)
         if self.cfg.train.best_metric not in metrics:
             raise unknown_name_error("train.best_metric", self.cfg.train.best_metric, metrics)
         score = metrics[self.cfg.train.best_metric]
         if self.info.is_main:
-            log.info("epoch %d/%d, step %d: train loss %.4f, %s %.4f", self.state.epoch + 1, self.cfg.train.epochs,
-                     self.state.step, self.last_loss, self.cfg.train.best_metric, score)
-        is_best = score > self.state.best
-        self.state.best = max(self.state.best, score)
+            trained = f"train loss {self.last_loss:.4f}" if epoch_done else "nothing left to train"
+            log.info("epoch %d/%d, step %d: %s, %s %.4f", epochs_done, self.cfg.train.epochs, self.state.step,
+                     trained, self.cfg.train.best_metric, score)
+        is_best = improves(score, self.state.best, metric_direction(self.cfg.train.best_metric))
+        if is_best:
+            self.state.best = score
         if self.info.is_main:
-            # The checkpoint marks the epoch as finished: a resume starts the next one.
-            finished = dataclasses.replace(self.state, epoch=self.state.epoch + 1, batch_in_epoch=0)
+            finished = dataclasses.replace(self.state, epoch=epochs_done, batch_in_epoch=0)
             self._save("last.pt", finished)
             if is_best:
-                self._save("best.pt", finished)
+                self._save("best.pt", finished, metrics)
         return metrics
 
     # ---- checkpoints --------------------------------------------------------------------
-    def _save(self, name: str, state: TrainState | None = None) -> None:
+    def _save(self, name: str, state: TrainState | None = None, metrics: dict[str, float] | None = None) -> None:
+        """A full, resumable checkpoint; with ``metrics`` a weights-only one (best.pt: last.pt holds the rest)."""
         snapshot = {
             "objective": self.objective.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -281,6 +342,8 @@ class Trainer:
             "tasks": task_table(self.tasks),
             "wandb_id": getattr(self.tracker.wandb, "run_id", None),
         }
+        if metrics is not None:
+            snapshot = weights_only(snapshot, metrics)
         save_checkpoint(snapshot, self.run_dir / "checkpoints" / name)
 
     def _save_numbered(self) -> None:
@@ -293,20 +356,38 @@ class Trainer:
             old.unlink()
 
     def _restore(self, snapshot: dict) -> str | None:
+        """Everything of a full checkpoint; returns the W&B run id to continue (None for a new run)."""
         require_same_tasks(snapshot.get("tasks") or [], self.tasks, "resume on the data it was trained on")
-        self.objective.load_state_dict(snapshot["objective"])
-        self.optimizer.load_state_dict(snapshot["optimizer"])
-        self.scheduler.load_state_dict(snapshot["scheduler"])
-        self.scaler.load_state_dict(snapshot["scaler"])
-        self.state = TrainState(**snapshot["train_state"])
+        configured = [(g["initial_lr"], g["weight_decay"]) for g in self.optimizer.param_groups]
+        try:
+            self.objective.load_state_dict(snapshot["objective"])
+            self.optimizer.load_state_dict(snapshot["optimizer"])
+            self.scheduler.load_state_dict(snapshot["scheduler"])
+            self.scaler.load_state_dict(snapshot["scaler"])
+            self.state = TrainState(**snapshot["train_state"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{self.plan.checkpoint} does not fit the model and optimizer its config "
+                                  f"builds: {exc}") from None
+        self._keep_configured_hyperparameters(configured)
         torch.set_rng_state(snapshot["rng"]["torch"])
         if snapshot["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(snapshot["rng"]["cuda"])
-        log.info("resumed %s at epoch %d, step %d", self.run_dir, self.state.epoch, self.state.step)
+        log.info("resumed %s at epoch %d, step %d", self.plan.checkpoint, self.state.epoch, self.state.step)
+        if not self.plan.in_place:  # a new run: its best.pt is the best of its own evaluations
+            self.state.best = TrainState().best
+            return None
         return snapshot.get("wandb_id")
 
+    def _keep_configured_hyperparameters(self, configured: list[tuple[float, float]]) -> None:
+        """A restored optimizer brings the checkpoint's learning rate and weight decay; the config's
+        win. They are the same values (so this changes no bit) unless resume_override changed them;
+        then the config's schedule goes on from the restored step."""
+        self.scheduler.base_lrs = [lr for lr, _ in configured]
+        for group, (lr, decay), factor in zip(self.optimizer.param_groups, configured, self.scheduler.lr_lambdas):
+            group.update(initial_lr=lr, weight_decay=decay, lr=lr * factor(self.scheduler.last_epoch))
 
-def train(cfg: Config) -> tuple[Path, dict[str, float]]:
-    trainer = Trainer(cfg)
+
+def train(cfg: Config, overrides: Sequence[str] = ()) -> tuple[Path, dict[str, float]]:
+    trainer = Trainer(cfg, overrides)
     final = trainer.fit()
     return trainer.run_dir, final
