@@ -62,6 +62,32 @@ def nutrition5k(root: str, taxonomy: str | None) -> SampleTable:
     return read_nutrition5k(root)
 
 
+@DATASETS.register("vireofood172")
+def vireofood172(root: str, taxonomy: str | None) -> SampleTable:
+    """VireoFood-172: dish and per-image ingredients. ``taxonomy=my.csv`` adds category and cuisine
+    by dish name; the images' own ingredient labels stay."""
+    from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
+    from foodmtl.data.vireofood172 import read_vireofood172
+
+    table = read_vireofood172(root)
+    if not taxonomy:
+        return table
+    joined = attach_taxonomy(table, load_taxonomy(taxonomy))
+    joined.frame["ingredients"] = table.frame["ingredients"]
+    return SampleTable(joined.frame, {**joined.vocab, "ingredients": table.vocab["ingredients"]}, table.notes)
+
+
+@DATASETS.register("uecfoodpix")
+def uecfoodpix(root: str, taxonomy: str | None) -> SampleTable:
+    """UEC-FoodPix Complete: masks only (their classes are ingredients with
+    ``task_options.ingredients.from_masks``); no dish label, so no taxonomy to join."""
+    from foodmtl.data.uecfoodpix import read_uecfoodpix
+
+    if taxonomy:
+        raise ConfigError("uecfoodpix has no dish label to join a taxonomy on; drop data.taxonomy")
+    return read_uecfoodpix(root)
+
+
 @DATASETS.register("food101")
 def food101(root: str, taxonomy: str | None) -> SampleTable:
     from foodmtl.data.food101 import read_food101
