@@ -6,6 +6,7 @@ from foodmtl.tracking.wandb_run import WandbWriter, resolve_mode
 
 
 def test_auto_mode_is_offline_without_credentials(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -22,6 +23,7 @@ def test_failed_online_init_falls_back_to_offline(monkeypatch, tmp_path):
         return None if mode == "online" else "run"
 
     monkeypatch.setattr(WandbWriter, "_init", staticmethod(fake_init))
+    monkeypatch.setattr(WandbWriter, "_reachable", lambda self: True)
     monkeypatch.setattr(WandbWriter, "_define_axes", lambda self: None)
     writer = WandbWriter("online", tmp_path, "r", {}, "p")
     assert calls == ["online", "offline"] and writer.run == "run"

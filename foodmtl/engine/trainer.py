@@ -20,9 +20,13 @@ from foodmtl.data.builder import build_data, train_loader
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_only
 from foodmtl.engine.distributed import (DistInfo, broadcast_buffers, broadcast_object, cleanup, init_distributed,
                                         sum_over_ranks)
+from foodmtl.engine.ema import build_ema, model_state, reported_state
 from foodmtl.engine.evaluate import eval_loader, evaluate, resolve_amp
+from foodmtl.engine.freeze import Freezer
 from foodmtl.engine.inference import require_same_tasks, task_table
+from foodmtl.engine.init_from import init_from
 from foodmtl.engine.objective import Objective
+from foodmtl.engine.optim import backbone_groups, build_optimizer, join, param_groups, warmup_cosine
 from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
 from foodmtl.engine.preemption import (EXIT_PREEMPTED, Preempted, PreemptionFlag, clear_marker, stop_message,
                                        write_marker)
@@ -31,7 +35,7 @@ from foodmtl.engine.resume import StartPlan, plan_start
 from foodmtl.engine.run_dir import claim_run_dir
 from foodmtl.engine.step import StepResult, StepRunner
 from foodmtl.exit_codes import exit_code
-from foodmtl.models.multitask import build_model
+from foodmtl.models.multitask import MultiTaskModel, build_model
 from foodmtl.registry import unknown_name_error
 from foodmtl.tasks import metric_direction
 from foodmtl.tracking import NullTracker, Tracker
@@ -46,34 +50,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def param_groups(objective: Objective, weight_decay: float) -> list[dict]:
-    """No weight decay on biases, norms and the strategy's own learnable weights."""
-    strategy = {id(p) for p in objective.weighting.parameters()}
-    decay, no_decay, weighting = [], [], []
-    for p in objective.parameters():
-        if not p.requires_grad:
-            continue
-        if id(p) in strategy:
-            weighting.append(p)
-        elif p.ndim <= 1:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if weighting:
-        groups.append({"params": weighting, "weight_decay": 0.0})
-    return groups
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return factor
 
 
 def improves(score: float, best: float | None, direction: str) -> bool:
@@ -91,6 +67,7 @@ class TrainState:
     best: float | None = None    # best value of train.best_metric so far, in its direction
     skipped: int = 0             # unreadable images
     nonfinite_skipped: int = 0   # optimizer steps skipped for a NaN/Inf loss (train.on_nonfinite=skip)
+    unfrozen: bool = False       # train.unfreeze_at reached: the frozen backbone joined the optimizer
 
 
 class Trainer:
@@ -113,8 +90,13 @@ class Trainer:
         require_training_steps(len(self.train_loader), len(data.train), cfg, self.info.world)
         require_metric(cfg.train.best_metric, self.tasks)
         self.eval_loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, self.info)
+        self.init_report: dict | None = None  # what model.init_from loaded (engine/init_from.py)
         self.objective = self._build_objective()
-        self.optimizer = torch.optim.AdamW(param_groups(self.objective, cfg.optim.weight_decay), lr=cfg.optim.lr)
+        self.frozen = self._freeze()
+        self.ema = build_ema(self.objective.model, cfg.train.ema_decay)
+        if cfg.train.compile:  # after the EMA's copy; in place, before the DDP wrap; state_dict keys stay unchanged
+            self.objective.model.compile()
+        self.optimizer = build_optimizer(param_groups(self.objective, cfg.model.backbone, cfg.optim), cfg.optim)
         steps_per_epoch = math.ceil(len(self.train_loader) / cfg.train.accum_steps)
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * steps_per_epoch
         warmup = int(cfg.optim.warmup_epochs * steps_per_epoch)
@@ -130,11 +112,16 @@ class Trainer:
                                       self.scaler, self.info)
         self.last_loss = float("nan")
         self.tracker = self._make_tracker(wandb_id)
+        if self.init_report:
+            self.tracker.summary({"init_from": self.init_report})
         self.preemption = PreemptionFlag()
 
     def _build_objective(self) -> Objective:
         cfg = self.cfg
-        model = build_model(cfg.model, self.tasks)
+        model = build_model(self._model_config(), self.tasks)
+        if cfg.model.init_from and not self.plan.checkpoint:  # a resume restores every weight itself
+            self.init_report = init_from(model, cfg.model.init_from, cfg.model.backbone,
+                                         (cfg.model.decoder, cfg.model.decoder_options))
         if cfg.model.sync_bn and self.info.world > 1:
             if self.info.device.type == "cuda":
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -148,9 +135,32 @@ class Trainer:
         objective = Objective(model, weighting).to(self.info.device)
         if cfg.model.channels_last:
             objective.to(memory_format=torch.channels_last)
-        if cfg.train.compile:
-            model.compile()  # in place, before the DDP wrap; state_dict keys stay unchanged
         return objective
+
+    def _model_config(self):
+        """The model config, without hub or file weights when ``model.init_from`` replaces them."""
+        model = self.cfg.model
+        if model.init_from and (model.pretrained or model.pretrained_file):
+            log.info("model.init_from replaces model.pretrained / model.pretrained_file")
+            return dataclasses.replace(model, pretrained=False, pretrained_file=None)
+        return model
+
+    def _freeze(self) -> Freezer:
+        """``model.freeze`` applied to the backbone (engine/freeze.py)."""
+        cfg = self.cfg
+        if cfg.model.freeze == "backbone" and self.objective.weighting.gradient_based:
+            raise ConfigError(f"model.freeze=backbone leaves no shared parameter for weighting.name="
+                              f"{cfg.weighting.name} to combine task gradients on; freeze stages:N, or use a "
+                              "loss-level strategy")
+        return Freezer(self.objective.model.backbone.net, cfg.model.backbone, cfg.model.freeze)
+
+    def _unfreeze(self) -> None:
+        """The frozen parameters join the optimizer in the groups they would have had (engine/optim.py)."""
+        released = {id(p) for p in self.frozen.release()}
+        groups = backbone_groups(self.objective.model.backbone.net, self.cfg.model.backbone, self.cfg.optim)
+        joining = [{**g, "params": [p for p in g["params"] if id(p) in released]} for g in groups]
+        join(self.optimizer, self.scheduler, [g for g in joining if g["params"]])
+        self.state.unfrozen = True
 
     def _claim_run_dir(self) -> Path:
         """Rank 0 claims a new folder (or takes resume=auto's) once bad input can no longer fail the start."""
@@ -206,7 +216,7 @@ class Trainer:
         """Ground-truth | predicted mask overlays of a few eval images (rank 0; PNG and W&B)."""
         if not self.info.is_main or self.cfg.train.overlays <= 0:
             return
-        written = mask_overlays(self.objective.model, self.eval_loader.dataset, self.run_dir / "overlays",
+        written = mask_overlays(self.reported_model, self.eval_loader.dataset, self.run_dir / "overlays",
                                 self.info.device, self.cfg.train.overlays)
         wandb = self.tracker.wandb
         if written and wandb is not None and wandb.run is not None:
@@ -216,8 +226,14 @@ class Trainer:
     def done(self) -> bool:
         return bool(self.cfg.train.max_steps) and self.state.step >= self.cfg.train.max_steps
 
+    @property
+    def reported_model(self) -> MultiTaskModel:
+        """The model the run's metrics and checkpoints describe: the EMA's when it is on."""
+        return self.objective.model if self.ema is None else self.ema.module
+
     def train_epoch(self) -> None:
         """Optimizer steps over windows of ``train.accum_steps`` loader batches."""
+        self._unfreeze_when_due()
         self.objective.train()
         loader = self.train_loader
         loader.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.cfg.data.batch_size)
@@ -243,6 +259,16 @@ class Trainer:
                 break
         bar.close()
         self.objective.weighting.end_epoch()
+
+    def _unfreeze_when_due(self) -> None:
+        at = self.cfg.train.unfreeze_at
+        if not (at and self.frozen.active and self.state.epoch >= at):
+            return
+        self._unfreeze()
+        if self.ddp is not None:  # DDP reduces only the parameters that required a gradient when it was built
+            self.ddp = DDP(self.objective)
+            self.step_runner.ddp = self.ddp
+        log.info("epoch %d: the backbone joins training (train.unfreeze_at=%d)", self.state.epoch + 1, at)
 
     def _step_boundary(self) -> None:
         every = self.cfg.train.checkpoint_every
@@ -273,6 +299,8 @@ class Trainer:
             self.state.nonfinite_skipped += 1
             return
         self.state.step += 1
+        if self.ema is not None:
+            self.ema.update(self.objective.model, step=self.state.step)
         self.last_loss = result.total
         if self.state.step % self.cfg.train.log_every == 0:
             self.tracker.log(self._step_record(result), self.state.step)
@@ -295,18 +323,26 @@ class Trainer:
         self.state.skipped += sum_over_ranks(self.skipped_here, self.info)
         self.skipped_here = 0
 
-    def _evaluate(self) -> tuple[dict[str, float], int]:
-        """Every rank scores with rank 0's buffers, the ones the checkpoint saves (see broadcast_buffers)."""
+    def _evaluate(self) -> tuple[dict[str, float], int, dict[str, float]]:
+        """(the reported model's metrics, unreadable images, the raw weights' metrics when EMA is on,
+        else {}). Every rank scores with rank 0's buffers, the ones the checkpoint saves (broadcast_buffers)."""
         broadcast_buffers(self.objective, self.info)
-        return evaluate(self.objective.model, self.eval_loader, self.info, self.cfg.train.amp,
-                        self.cfg.model.channels_last)
+        metrics, skipped = self._score(self.objective.model)
+        if self.ema is None:
+            return metrics, skipped, {}
+        broadcast_buffers(self.ema, self.info)
+        return self._score(self.ema.module)[0], skipped, metrics
+
+    def _score(self, model: MultiTaskModel) -> tuple[dict[str, float], int]:
+        return evaluate(model, self.eval_loader, self.info, self.cfg.train.amp, self.cfg.model.channels_last)
 
     def evaluate_and_checkpoint(self, epoch_done: bool = True) -> dict[str, float]:
         """``epoch_done``: the checkpoint marks the epoch as finished, so a resume starts the next one."""
         epochs_done = self.state.epoch + int(epoch_done)
-        metrics, skipped = self._evaluate()
+        metrics, skipped, raw = self._evaluate()
         self._sync_counts()
         record = {f"eval/{k}": v for k, v in metrics.items()}
+        record.update({f"eval_raw/{k}": v for k, v in raw.items()})
         record.update({"epoch": self.state.epoch, "data/skipped_train": self.state.skipped,
                        "data/skipped_eval": skipped})
         self.tracker.log(record, self.state.step)
@@ -329,9 +365,11 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------
     def _save(self, name: str, state: TrainState | None = None, metrics: dict[str, float] | None = None) -> None:
-        """A full, resumable checkpoint; with ``metrics`` a weights-only one (best.pt: last.pt holds the rest)."""
+        """A full, resumable checkpoint; with ``metrics`` a weights-only one (best.pt: last.pt holds the rest).
+        ``objective`` holds the reported weights (EMA's when on, engine/ema.py), ``train_objective`` the raw ones."""
+        objective = self.objective.state_dict()
         snapshot = {
-            "objective": self.objective.state_dict(),
+            "objective": reported_state(objective, self.ema),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -341,7 +379,10 @@ class Trainer:
             "config": to_dict(self.cfg) | {"run": self.run_dir.name, "resume": None},
             "tasks": task_table(self.tasks),
             "wandb_id": getattr(self.tracker.wandb, "run_id", None),
+            "init_from": self.init_report,
         }
+        if self.ema is not None:
+            snapshot["train_objective"] = objective
         if metrics is not None:
             snapshot = weights_only(snapshot, metrics)
         save_checkpoint(snapshot, self.run_dir / "checkpoints" / name)
@@ -358,13 +399,19 @@ class Trainer:
     def _restore(self, snapshot: dict) -> str | None:
         """Everything of a full checkpoint; returns the W&B run id to continue (None for a new run)."""
         require_same_tasks(snapshot.get("tasks") or [], self.tasks, "resume on the data it was trained on")
-        configured = [(g["initial_lr"], g["weight_decay"]) for g in self.optimizer.param_groups]
         try:
-            self.objective.load_state_dict(snapshot["objective"])
+            state = TrainState(**snapshot["train_state"])
+            if state.unfrozen and self.frozen.active:  # the optimizer then had the backbone's groups
+                self._unfreeze()
+            configured = [(g["initial_lr"], g["weight_decay"]) for g in self.optimizer.param_groups]
+            # A run without EMA saved its raw weights as objective; one with EMA, under train_objective.
+            self.objective.load_state_dict(snapshot.get("train_objective", snapshot["objective"]))
+            if self.ema is not None:
+                self.ema.module.load_state_dict(model_state(snapshot["objective"]))
             self.optimizer.load_state_dict(snapshot["optimizer"])
             self.scheduler.load_state_dict(snapshot["scheduler"])
             self.scaler.load_state_dict(snapshot["scaler"])
-            self.state = TrainState(**snapshot["train_state"])
+            self.state = state
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{self.plan.checkpoint} does not fit the model and optimizer its config "
                                   f"builds: {exc}") from None
@@ -372,6 +419,7 @@ class Trainer:
         torch.set_rng_state(snapshot["rng"]["torch"])
         if snapshot["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(snapshot["rng"]["cuda"])
+        self.init_report = snapshot.get("init_from")
         log.info("resumed %s at epoch %d, step %d", self.plan.checkpoint, self.state.epoch, self.state.step)
         if not self.plan.in_place:  # a new run: its best.pt is the best of its own evaluations
             self.state.best = TrainState().best

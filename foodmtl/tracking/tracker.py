@@ -4,18 +4,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from foodmtl.tracking.local import JsonlWriter, read_jsonl, write_json_atomic
+from foodmtl.tracking.local import JsonlWriter, read_jsonl, write_json_atomic, write_jsonl_atomic
 from foodmtl.tracking.wandb_run import WandbWriter
 
 
 class Tracker:
-    """``resume_step``: a resumed run first drops records logged after its checkpoint."""
+    """``resume_step``: a resumed run first drops records logged after its checkpoint, then gives
+    W&B the kept records it lacks, so both hold the same history before training goes on."""
 
     def __init__(self, run_dir: Path, wandb: WandbWriter | None, resume_step: int | None = None):
         self.run_dir = run_dir
-        if resume_step is not None:
-            truncate_after(run_dir / "metrics.jsonl", resume_step)
-        self.jsonl = JsonlWriter(run_dir / "metrics.jsonl")
+        metrics = run_dir / "metrics.jsonl"
+        if resume_step is not None and metrics.exists():
+            kept = [r for r in read_jsonl(metrics) if r.get("step", 0) <= resume_step]
+            write_jsonl_atomic(metrics, kept)
+            if wandb:
+                wandb.replay(kept)
+        self.jsonl = JsonlWriter(metrics)
         self.wandb = wandb
         self.summary_values: dict[str, Any] = {}
 
@@ -31,21 +36,11 @@ class Tracker:
         if self.wandb:
             self.wandb.summary(values)
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
+        """``exit_code``: what the process ends with, recorded by W&B (0 done, 143 preempted, ...)."""
         self.jsonl.close()
         if self.wandb:
-            self.wandb.finish()
-
-
-def truncate_after(path: Path, step: int) -> None:
-    if not path.exists():
-        return
-    kept = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
-    path.unlink()
-    writer = JsonlWriter(path)
-    for record in kept:
-        writer.log(record)
-    writer.close()
+            self.wandb.finish(exit_code)
 
 
 class NullTracker:
@@ -59,5 +54,5 @@ class NullTracker:
     def summary(self, values: dict[str, Any]) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
         pass
