@@ -2,16 +2,19 @@
 
 On one random batch: the bare timm backbone with one linear classifier (cross-entropy), the
 foodmtl Objective (MultiTaskModel with dish, category, cuisine and ingredients heads,
-per-task losses, uniform weighting), and the same with a segmentation task (U-Net decoder).
-Each row is forward, backward and AdamW step; the rows take turns step by step, so drift in
-machine load hits them alike. Prints median seconds per step and the ratio to the bare
-model; on CUDA also images/s and peak memory of a row measured alone:
+per-task losses, uniform weighting), and the same with a segmentation task (``--decoder``,
+U-Net by default; a comma-separated list gives one row per decoder). Each row is forward,
+backward and AdamW step; the rows take turns step by step, so drift in machine load hits them
+alike. Prints median seconds per step and the ratio to the bare model; on CUDA also images/s
+and peak memory of a row measured alone:
 
     python benchmarks/step.py --backbone resnet18 --batch 16 --size 128 --steps 10
+    python benchmarks/step.py --decoder unet,fpn,fcn,deeplabv3plus --steps 5
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from typing import Callable
@@ -21,11 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from foodmtl.config import ModelConfig
+from foodmtl.config import OptimConfig
 from foodmtl.engine.evaluate import autocast
 from foodmtl.engine.objective import Objective
-from foodmtl.engine.trainer import param_groups
-from foodmtl.models.multitask import build_model
+from foodmtl.engine.optim import param_groups
+from foodmtl.models.backbone import Backbone
+from foodmtl.models.decoders import build_decoder, decoder_name, encoder_output_stride
+from foodmtl.models.multitask import MultiTaskModel
+from foodmtl.registry import UnknownNameError
 from foodmtl.tasks import TaskSpec
 from foodmtl.weighting import build_weighting
 
@@ -74,22 +80,35 @@ def bare_step(args) -> Step:
                           [{"params": model.parameters(), "weight_decay": WEIGHT_DECAY}], args)
 
 
-def multitask_step(tasks: list[str], args) -> Step:
+def multitask_step(tasks: list[str], args, decoder: str | None = None) -> Step:
     specs = [TaskSpec(t, KINDS.get(t, "multiclass"), tuple(map(str, range(CLASSES[t])))) for t in tasks]
-    model = build_model(ModelConfig(backbone=args.backbone, decoder=args.decoder), specs)
+    model = multitask_model(args.backbone, specs, decoder)
     objective = prepare(Objective(model, build_weighting("uniform", tasks, {})), args)
     images, targets = make_batch(tasks, args.batch, args.size, args.device)
     images = prepare(images, args)
     return optimizer_step(lambda: objective(images, targets, tasks).total, objective,
-                          param_groups(objective, WEIGHT_DECAY), args)
+                          param_groups(objective, args.backbone, OptimConfig(weight_decay=WEIGHT_DECAY)), args)
 
 
-ROWS: dict[str, Callable[[argparse.Namespace], Step]] = {
-    "bare timm + linear": bare_step,
-    "multi-task (4 heads)": lambda args: multitask_step(["dish", "category", "cuisine", "ingredients"], args),
-    "multi-task + segmentation": lambda args: multitask_step(
-        ["dish", "category", "cuisine", "ingredients", "segmentation"], args),
-}
+def multitask_model(backbone: str, specs: list[TaskSpec], decoder: str | None) -> MultiTaskModel:
+    """build_model's wiring: the backbone dilated if the decoder asks, one encoder pass for all."""
+    encoder = Backbone(backbone, multiscale=decoder is not None, output_stride=encoder_output_stride(decoder, {})
+                       if decoder else None)
+    seg = build_decoder(decoder, encoder.feature_channels, encoder.feature_reductions,
+                        CLASSES["segmentation"]) if decoder else None
+    return MultiTaskModel(encoder, specs, decoder=seg)
+
+
+def rows(decoders: list[str]) -> dict[str, Callable[[argparse.Namespace], Step]]:
+    heads = ["dish", "category", "cuisine", "ingredients"]
+    out: dict[str, Callable[[argparse.Namespace], Step]] = {
+        "bare timm + linear": bare_step,
+        "multi-task (4 heads)": lambda args: multitask_step(heads, args),
+    }
+    for name in decoders:
+        label = "multi-task + segmentation" + (f" ({name})" if len(decoders) > 1 else "")
+        out[label] = lambda args, name=name: multitask_step([*heads, "segmentation"], args, name)
+    return out
 
 
 def sync(device: torch.device) -> None:
@@ -120,7 +139,7 @@ def peak_memory_mib(make: Callable[[argparse.Namespace], Step], args) -> float:
 
 def median_times(args) -> dict[str, float]:
     torch.manual_seed(0)
-    steps = {name: make(args) for name, make in ROWS.items()}
+    steps = {name: make(args) for name, make in rows(args.decoder).items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(args.warmup + args.steps):
         for name, step in steps.items():
@@ -145,6 +164,18 @@ def table(times: dict[str, float], memory: dict[str, float], args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(times: dict[str, float], memory: dict[str, float], args) -> dict:
+    """The table's figures as JSON (``--json``), for benchmarks/gpu_check.py's summary."""
+    cuda = args.device.type == "cuda"
+    bare = times["bare timm + linear"]
+    return {"backbone": args.backbone, "batch": args.batch, "size": args.size, "amp": args.amp,
+            "channels_last": args.channels_last, "device": torch.cuda.get_device_name(args.device) if cuda else "cpu",
+            "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup,
+            "rows": [{"row": name, "s_per_step": seconds, "x_bare": seconds / bare,
+                      "images_per_s": args.batch / seconds, "peak_mib": memory.get(name)}
+                     for name, seconds in times.items()]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbone", default="resnet18")
@@ -155,16 +186,26 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False)
-    parser.add_argument("--decoder", default="unet", help="segmentation decoder: unet | fpn")
+    parser.add_argument("--decoder", default="unet", type=lambda text: text.split(","),
+                        help="segmentation decoder(s), comma-separated (docs/segmentation.md): unet, fpn, fcn, ...")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    try:
+        args.decoder = [decoder_name(name) for name in args.decoder]
+    except UnknownNameError as exc:
+        parser.error(str(exc))
     args.device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     cuda = args.device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
-    memory = {name: peak_memory_mib(make, args) for name, make in ROWS.items()} if cuda else {}
-    print(table(median_times(args), memory, args))
+    memory = {name: peak_memory_mib(make, args) for name, make in rows(args.decoder).items()} if cuda else {}
+    times = median_times(args)
+    print(table(times, memory, args))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(record(times, memory, args), f, indent=2)
 
 
 if __name__ == "__main__":
