@@ -30,6 +30,7 @@ from foodmtl.data.foodx251 import read_foodx251  # noqa: E402
 from foodmtl.data.table import SampleTable  # noqa: E402
 from foodmtl.data.uecfoodpix import read_uecfoodpix  # noqa: E402
 from foodmtl.data.vireofood172 import read_vireofood172  # noqa: E402
+from foodmtl.tracking.progress import progress  # noqa: E402
 
 READERS: dict[str, Callable[[str | Path], SampleTable]] = {
     "food101": read_food101, "foodx251": read_foodx251, "food2k": read_food2k, "food1k": read_food1k,
@@ -84,11 +85,15 @@ def image_problems(paths: list[str], decode: bool, workers: int) -> dict[str, li
     gone = set(missing)
     present = [p for p in paths if p not in gone] if gone else paths
     jobs = [(present[i:i + CHUNK], decode) for i in range(0, len(present), CHUNK)]
+
+    def counted(parts):  # a progress bar over the chunks, on a terminal only
+        return progress(parts, f"checking images ({CHUNK} a chunk)", total=len(jobs), unit="chunk")
+
     if workers > 1 and len(jobs) > 1:
         with Pool(workers) as pool:
-            found = [r for part in pool.imap_unordered(check_images, jobs) for r in part]
+            found = [r for part in counted(pool.imap_unordered(check_images, jobs)) for r in part]
     else:
-        found = [r for part in map(check_images, jobs) for r in part]
+        found = [r for part in counted(map(check_images, jobs)) for r in part]
     found += [(path, "missing file", "") for path in missing]
     by_kind: dict[str, list[str]] = {}
     for path, kind, detail in sorted(found):

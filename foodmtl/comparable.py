@@ -33,7 +33,7 @@ SETTING = ("data.dataset", "data.root", "data.taxonomy", "data.sources", "data.t
            "data.image_size", "data.limit", "model.backbone", "model.pretrained", "model.pretrained_file",
            "train.epochs", "train.max_steps")
 INCIDENTAL = ("run", "experiment", "output_dir", "tracking", "resume", "resume_override", "resumed_from",
-              "resume_changes", "train.seed", "train.device", "train.progress", "train.log_every",
+              "resume_changes", "launch_dir", "train.seed", "train.device", "train.progress", "train.log_every",
               "train.checkpoint_every", "train.keep_checkpoints", "train.overlays", "train.compile",
               "train.best_metric", "data.num_workers", "data.eval_batch_size", "data.strict", "model.channels_last")
 UNSET = "(unset)"

@@ -37,6 +37,7 @@ from foodmtl.tasks import TASK_KINDS, get_kind
 log = logging.getLogger(__name__)
 
 SLURM_TRAIN = "experiments/slurm/train.sbatch"
+ENTRY = "foodmtl/__main__.py"  # what ``python -m foodmtl`` runs, relative to the repository root
 
 
 @dataclass
@@ -194,16 +195,20 @@ def torchrun_commands(runs: list[SweepRun], nproc: int = 1) -> str:
     return "".join(shlex.join(head + run.args) + "\n" for run in runs)
 
 
-def slurm_script(spec: SweepSpec, runs: list[SweepRun], gpus: int = 1) -> str:
+def slurm_script(spec: SweepSpec, runs: list[SweepRun], gpus: int = 1, throttle: int = 0) -> str:
     """A SLURM array job, one task per run, each through experiments/slurm/train.sbatch
-    (torchrun on one node, preemption checkpoint and requeue, resume=auto)."""
+    (torchrun on one node, preemption checkpoint and requeue, resume=auto). ``throttle`` > 0: at
+    most that many array tasks run at once (``--array=0-N%throttle``)."""
+    if throttle < 0:
+        raise ConfigError(f"--throttle={throttle} must be >= 1 (or 0: no limit)")
+    limit = f"%{throttle}" if throttle else ""
     cases = "".join(f"  {i}) train {shlex.quote(str(run.folder))} {shlex.join(run.args)} ;;\n"
                     for i, run in enumerate(runs))
     return f"""#!/bin/bash
 # Sweep {spec.path} ({len(runs)} runs, W&B group {spec.group}), written by `foodmtl sweep --emit slurm`.
 #   sbatch THIS_FILE      (from the repository root)
 #SBATCH --job-name={spec.group}
-#SBATCH --array=0-{len(runs) - 1}
+#SBATCH --array=0-{len(runs) - 1}{limit}
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=1
 #SBATCH --gpus-per-node={gpus}
@@ -225,16 +230,24 @@ case "$SLURM_ARRAY_TASK_ID" in
 """
 
 
-def wandb_sweep(spec: SweepSpec, runs: list[SweepRun]) -> str:
-    """A W&B grid sweep over run names; the agent runs ``foodmtl sweep SPEC --run=NAME``."""
+def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executable) -> str:
+    """A W&B grid sweep over run names that ``wandb sweep`` + ``wandb agent`` run as written; for
+    each name the agent runs ``PYTHON -m foodmtl sweep SPEC --run=NAME`` (``${args}``).
+
+    ``wandb agent`` (wandb 0.31, ``wandb_agent.py``) reads ``program`` for every run, so a file
+    without it fails, and it fills ``${interpreter}`` with a bare ``python``; the command therefore
+    names ``python`` (default: this interpreter, the venv's) itself, and ``program`` names the
+    entry point the command runs. tests/test_sweep.py checks the file with the sweep-config schema
+    of wandb's ``sweeps`` package and runs the command the agent builds."""
     cfg = load_config(spec.base, spec.overrides)
     sweep = {
         "name": spec.group,
         "project": cfg.tracking.project,
         **({"entity": cfg.tracking.entity} if cfg.tracking.entity else {}),
+        "program": ENTRY,
         "method": "grid",
         "parameters": {"run": {"values": [run.name for run in runs]}},
-        "command": ["${env}", "${interpreter}", "-m", "foodmtl", "sweep", str(spec.path), "${args}"],
+        "command": ["${env}", python, "-m", "foodmtl", "sweep", str(spec.path), "${args}"],
     }
     return f"# wandb sweep THIS_FILE && wandb agent ENTITY/PROJECT/SWEEP_ID (from the repository root)\n" \
            f"{yaml.safe_dump(sweep, sort_keys=False)}"

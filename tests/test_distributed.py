@@ -62,13 +62,22 @@ def assert_reported_metrics_are_the_saved_models(run: Path, tmp_path: Path) -> N
     evals = [{k.removeprefix("eval/"): v for k, v in r.items() if k.startswith("eval/")} | {"step": r["step"]}
              for r in read_jsonl(run / "metrics.jsonl") if "eval/dish/top1" in r]
     last = eval_of(run / "checkpoints" / "last.pt", tmp_path / "last.json")
-    assert json.loads((run / "summary.json").read_text())["final"] == last
-    assert {k: v for k, v in evals[-1].items() if k != "step"} == last
+    assert_same_scores(json.loads((run / "summary.json").read_text())["final"], last)
+    assert_same_scores({k: v for k, v in evals[-1].items() if k != "step"}, last)
     best_step = load_checkpoint(run / "checkpoints" / "best.pt")["step"]
     top = max(e["dish/top1"] for e in evals)
     assert best_step == next(e["step"] for e in evals if e["dish/top1"] == top)
     best = eval_of(run / "checkpoints" / "best.pt", tmp_path / "best.json")
-    assert {k: v for k, v in next(e for e in evals if e["step"] == best_step).items() if k != "step"} == best
+    assert_same_scores({k: v for k, v in next(e for e in evals if e["step"] == best_step).items() if k != "step"}, best)
+
+
+def assert_same_scores(reported: dict, evaluated: dict) -> None:
+    """Metrics exactly; the eval losses to float32 rounding: they are continuous, and a sample's
+    logits differ in the last bits with the batch it is in (2 ranks batch the eval set differently)."""
+    losses = [k for k in evaluated if k.rsplit("/", 1)[-1] == "loss"]
+    assert {k: v for k, v in reported.items() if k not in losses} == {k: v for k, v in evaluated.items()
+                                                                       if k not in losses}
+    assert {k: reported[k] for k in losses} == pytest.approx({k: evaluated[k] for k in losses}, rel=1e-5)
 
 
 def assert_ranks_identical(folder):

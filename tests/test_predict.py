@@ -1,11 +1,15 @@
 """``foodmtl predict``, ``eval --plots`` and ``embed`` on a tiny model trained here, with a segmentation task."""
+import errno
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+import wandb_records
 from foodmtl.cli import main
 from foodmtl.config import load_config
 from foodmtl.engine.trainer import train
@@ -43,9 +47,10 @@ def assert_ranked(entries: list[dict], classes: list[str]) -> None:
 
 def test_json_has_ranked_classes_and_a_mask_overlay_per_image(checkpoint, images, tmp_path, capsys):
     path, classes = checkpoint
-    code, records = predict([path, *images, "--out", tmp_path], capsys)
-    assert code == 0
-    assert json.loads((tmp_path / "predictions.json").read_text()) == records
+    assert main(["predict", str(path), *images, "--out", str(tmp_path), "--cpu"]) == 0
+    written = tmp_path / "predictions.json"
+    assert capsys.readouterr().out == f"predicted 3 of 3 image(s): {written}, 3 overlay PNG(s)\n"  # not the JSON
+    records = json.loads(written.read_text())
     assert [r["image"] for r in records] == images
     for record in records:
         assert len(record["dish"]) == 5
@@ -92,3 +97,66 @@ def test_embed_command_writes_dish_and_cuisine_maps(checkpoint, tmp_path, capsys
     assert main(["embed", str(checkpoint[0]), "--out", str(tmp_path), "--split", "train", "--limit", "40",
                  "--cpu"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tsne_cuisine.png", "tsne_dish.png"]
+
+
+def test_a_folder_means_its_images_and_those_of_its_sub_folders(checkpoint, images, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "lunch").mkdir(parents=True)
+    (photos / ".thumbnails").mkdir()
+    shutil.copy(images[0], photos / "lunch" / "soup.JPG")
+    Image.open(images[1]).save(photos / "salad.png")
+    shutil.copy(images[2], photos / ".thumbnails" / "salad.jpg")  # hidden: skipped
+    (photos / "notes.txt").write_text("not an image")
+    code, records = predict([checkpoint[0], photos], capsys)
+    assert code == 0
+    assert [r["image"] for r in records] == [str(photos / "lunch" / "soup.JPG"), str(photos / "salad.png")]
+    assert all("dish" in r for r in records)
+    (photos / "lunch" / "soup.JPG").unlink()
+    (photos / "salad.png").unlink()
+    assert main(["predict", str(checkpoint[0]), str(photos), "--cpu"]) == 2
+    assert f"no images (.jpg, .jpeg, .png, .webp, .bmp) in folder {photos}" in capsys.readouterr().err
+
+
+def test_predict_shows_a_progress_bar_on_a_terminal(checkpoint, images, capsys, monkeypatch):
+    for terminal in (False, True):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+        assert main(["predict", str(checkpoint[0]), *images, "--cpu"]) == 0
+        assert ("predict:" in capsys.readouterr().err) == terminal
+
+
+def test_a_full_disk_while_drawing_overlays_is_one_error_line_and_leaves_no_partial_png(
+        checkpoint, images, tmp_path, capsys, monkeypatch):
+    def disk_full(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    assert main(["predict", str(checkpoint[0]), images[0], "--out", str(tmp_path), "--cpu"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot write {tmp_path}/overlay_000_")
+    assert "No space left on device" in err[0] and list(tmp_path.iterdir()) == []
+
+
+def run_record(folder: Path) -> dict:
+    run_file = wandb_records.segments(folder)[-1]
+    return next(r["run"] for r in wandb_records.records(run_file) if r["type"] == "run")
+
+
+def test_eval_and_predict_log_to_wandb_in_the_training_runs_project_and_group(checkpoint, images, tmp_path, capsys,
+                                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", str(checkpoint[0]), "--cpu", "--json", "metrics.json", "--wandb", "offline"]) == 0
+    run = run_record(tmp_path)
+    assert (run["job_type"], run["run_group"], run["project"], run["display_name"]) == (
+        "eval", "synthfood-tiny", "foodmtl", "seg-eval")
+    (logged,) = wandb_records.history(wandb_records.segments(tmp_path)[-1])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {k: logged[f"eval/{k}"] for k in metrics} == pytest.approx(metrics)
+
+    out = tmp_path / "predictions"
+    assert main(["predict", str(checkpoint[0]), *images, "--out", str(out), "--cpu", "--wandb", "offline"]) == 0
+    run = run_record(out)
+    assert (run["job_type"], run["run_group"], run["display_name"]) == ("predict", "synthfood-tiny", "seg-predict")
+    (logged,) = wandb_records.history(wandb_records.segments(out)[-1])
+    table = {k.split(".", 1)[1]: v for k, v in logged.items() if k.startswith("predictions.")}
+    assert (table["_type"], table["nrows"], table["ncols"]) == ("table-file", len(images), 3 + 5)  # + 5 tasks

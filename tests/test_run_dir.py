@@ -110,7 +110,7 @@ def test_metric_names_are_those_an_evaluation_reports(synthfood_root):
     assert sorted(metric_names(data.tasks)) == sorted(metrics)
     assert "dish/top5" in metrics  # 6 dishes
     few = TaskSpec("dish", "multiclass", ("a", "b", "c", "d"))
-    assert metric_names([few]) == ["dish/top1", "dish/f1_macro", "dish/top3"]
+    assert metric_names([few]) == ["dish/top1", "dish/f1_macro", "dish/top3", "dish/loss", "loss"]
 
 
 @pytest.mark.parametrize("override, message", [("data.limit=10", "no optimizer step"),

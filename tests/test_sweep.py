@@ -1,4 +1,5 @@
-"""Sweeps: grid expansion, the emitted torchrun / SLURM / W&B texts parsed back, and a real local sweep."""
+"""Sweeps: grid expansion, the emitted torchrun / SLURM / W&B texts parsed back (the W&B file checked
+with wandb's sweep-config schema and run through wandb's agent), and a real local sweep."""
 import json
 import re
 import shlex
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,7 +19,8 @@ from foodmtl.config import ConfigError, load_config
 from foodmtl.engine.preemption import EXIT_PREEMPTED
 from foodmtl.sweep import expand, load_spec, slurm_script, torchrun_commands, wandb_sweep
 
-TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
 
 
 def write_spec(folder: Path, methods: dict, single_task: list, seeds: list, overrides: list) -> Path:
@@ -71,24 +74,71 @@ def test_slurm_array_has_one_task_per_run(spec_path):
     runs = expand(spec)
     script = slurm_script(spec, runs, gpus=2)
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
-    assert f"#SBATCH --array=0-{len(runs) - 1}" in script and "#SBATCH --gpus-per-node=2" in script
+    assert f"#SBATCH --array=0-{len(runs) - 1}\n" in script and "#SBATCH --gpus-per-node=2" in script
     cases = re.findall(r"^  (\d+)\) train (.*) ;;$", script, flags=re.M)
     assert [int(i) for i, _ in cases] == list(range(len(runs)))
     for (_, line), run in zip(cases, runs):
         assert shlex.split(line) == [str(run.folder), *run.args]
 
 
-def test_wandb_sweep_file_is_a_grid_over_run_names(spec_path):
+def test_slurm_array_throttle_limits_the_tasks_running_at_once(spec_path, capsys):
+    spec = load_spec(spec_path)
+    runs = expand(spec)
+    assert f"#SBATCH --array=0-{len(runs) - 1}%3\n" in slurm_script(spec, runs, throttle=3)
+    assert main(["sweep", str(spec_path), "--emit", "slurm", "--throttle", "2"]) == 0
+    assert f"#SBATCH --array=0-{len(runs) - 1}%2\n" in capsys.readouterr().out
+    assert main(["sweep", str(spec_path), "--emit", "slurm", "--throttle", "-1"]) == 2
+    assert "--throttle=-1 must be >= 1" in capsys.readouterr().err
+
+
+def test_wandb_sweep_file_is_a_grid_over_run_names_that_wandbs_schema_accepts(spec_path):
+    import sweeps  # wandb[sweeps]: the schema `wandb sweep --controller` and wandb's local controller check
+
     spec = load_spec(spec_path)
     runs = expand(spec)
     sweep = yaml.safe_load(wandb_sweep(spec, runs))
+    assert sweeps.schema_violations_from_proposed_config(sweep) == []
+    assert sweeps.schema_violations_from_proposed_config({**sweep, "method": "grdi"})  # the check can fail
     assert sweep["method"] == "grid" and sweep["name"] == "abl" and sweep["project"] == "foodmtl"
     names = sweep["parameters"]["run"]["values"]
     assert names == [r.name for r in runs]
     command = sweep["command"]
+    assert command[:2] == ["${env}", sys.executable]  # the venv's interpreter, not the agent's bare `python`
     assert command[command.index("sweep") + 1] == str(spec_path) and command[-1] == "${args}"
+    assert (ROOT / sweep["program"]).is_file()  # what `-m foodmtl` runs
     # the agent expands ${args} to --run=NAME
     assert parser().parse_args(["sweep", str(spec_path), f"--run={names[2]}"]).run == [names[2]]
+
+
+def test_wandb_agent_runs_the_emitted_sweep_file_as_is(synthfood_root, tmp_path, monkeypatch):
+    """wandb's own agent code builds the command of one grid point; it trains that run."""
+    import wandb
+    from wandb import wandb_agent
+
+    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish]", "train.epochs=1",
+                 "train.max_steps=1", "data.limit=32", "tracking.wandb=disabled"]
+    path = write_spec(tmp_path, {"uniform": ["weighting.name=uniform"]}, [], [0, 1], overrides)
+    spec = load_spec(path)
+    sweep = yaml.safe_load(wandb_sweep(spec, expand(spec)))
+    for name in (wandb.env.DIR, wandb.env.RUN_ID, wandb.env.SWEEP_PARAM_PATH):  # the agent sets these
+        monkeypatch.setenv(name, str(tmp_path) if name == wandb.env.DIR else "unset")
+    launched = []
+
+    def record(command=None, env=None, **_):
+        launched.append((command, env))
+        return SimpleNamespace()
+
+    monkeypatch.setattr(wandb_agent, "AgentProcess", record)
+    agent = wandb_agent.Agent(api=None, queue=None)
+    agent._sweep_command = sweep["command"]  # what the agent takes from the sweep on the server
+    agent._command_run({"args": {"run": {"value": "uniform-s1"}}, "program": sweep["program"], "run_id": "r1"})
+    (argv, env), = launched
+    assert argv[:2] == ["/usr/bin/env", sys.executable] and argv[-1] == "--run=uniform-s1"
+    assert subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, timeout=300).returncode == 0
+    assert json.loads((tmp_path / "runs" / "abl" / "uniform-s1" / "summary.json").read_text())["steps"] == 1
+    assert not (tmp_path / "runs" / "abl" / "uniform-s0").exists()
+    with pytest.raises(KeyError, match="program"):  # why the file must name one
+        agent._command_run({"args": {"run": {"value": "uniform-s0"}}, "run_id": "r2"})
 
 
 def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(synthfood_root, tmp_path, capsys):

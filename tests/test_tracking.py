@@ -2,7 +2,7 @@ import json
 
 from foodmtl.tracking import Tracker
 from foodmtl.tracking.local import read_jsonl
-from foodmtl.tracking.wandb_run import WandbWriter, resolve_mode
+from foodmtl.tracking.wandb_run import WandbWriter, resolve_mode, summary_ops, unsent
 
 
 def test_auto_mode_is_offline_without_credentials(monkeypatch, tmp_path):
@@ -51,3 +51,15 @@ def test_tracker_writes_jsonl_summary_and_an_offline_wandb_run(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == {"best": 0.5}
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
+
+
+def test_replay_reads_the_last_value_of_a_metric_whose_summary_is_its_best_and_last():
+    records = [{"step": 1, "train/loss": 2.0}, {"step": 2, "train/loss": 1.0}, {"step": 2, "eval/dish/top1": 0.4},
+               {"step": 3, "train/loss": 0.5}]
+    # eval/dish/top1 was defined with summary="max,last" (its best, 0.5, came from an earlier step)
+    summary = {"step": 2, "train/loss": 1.0, "eval/dish/top1": {"max": 0.5, "last": 0.4}}
+    assert unsent(records, summary) == records[3:]
+    summary["eval/dish/top1"] = {"max": 0.5, "last": 0.5}  # W&B lacks step 2's evaluation
+    assert unsent(records, summary) == records[2:]
+    assert summary_ops("eval/dish/top1") == "max,last" and summary_ops("eval_raw/dish/loss") == "min,last"
+    assert summary_ops("train/loss") is None

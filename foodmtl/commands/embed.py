@@ -1,4 +1,5 @@
-"""``foodmtl embed CHECKPOINT --out DIR``: t-SNE maps of pooled features, by dish and by cuisine."""
+"""``foodmtl embed CHECKPOINT --out DIR``: t-SNE maps of pooled features, by dish and by cuisine (a
+progress bar over the feature pass on a terminal)."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from foodmtl.data.dataset import collate
     from foodmtl.engine.distributed import pick_device
     from foodmtl.engine.inference import load_with_data
+    from foodmtl.tracking.progress import progress
     from foodmtl.viz.embedding import embedding_maps, subset, unaugmented
 
     device = pick_device("cpu" if args.cpu else "auto", 0)
@@ -34,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     loader = DataLoader(subset(dataset, args.limit, cfg.train.seed), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers, collate_fn=collate)
     args.out.mkdir(parents=True, exist_ok=True)
-    for path in embedding_maps(model, loader, device, args.out, args.split, args.checkpoint):
+    bar = progress(loader, "features", unit="batch")  # embedding_maps only iterates over the loader
+    for path in embedding_maps(model, bar, device, args.out, args.split, args.checkpoint):
         print(path)
     return 0

@@ -1,8 +1,9 @@
-"""``foodmtl eval CHECKPOINT``: every eval sample counted once, across all ranks."""
+"""``foodmtl eval CHECKPOINT``: every eval sample counted once, across all ranks; a progress bar on a
+terminal; with ``--wandb`` the metrics also go to a W&B run (job_type=eval) in the training run's
+project and group (tracking/job_run.py)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -17,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--cpu", action="store_true", help="evaluate on the CPU even if a GPU is present")
     p.add_argument("--plots", type=Path, help="write confusion_<task>.png and the most confused pairs, "
                    "confused_pairs_<task>.csv/.png, for each single-label task here")
+    p.add_argument("--wandb", choices=["auto", "online", "offline"],
+                   help="also log the metrics to a new W&B run (job_type=eval) in the training run's project and "
+                        "group; its wandb/ folder goes in the current folder")
     p.set_defaults(func=run)
 
 
@@ -25,13 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from foodmtl.engine.distributed import cleanup, init_distributed
     from foodmtl.engine.evaluate import eval_loader, evaluate
     from foodmtl.engine.inference import load_with_data
+    from foodmtl.tracking.local import write_json_atomic
 
     if args.plots and args.plots.exists() and not args.plots.is_dir():  # fail before the evaluation, not after
         raise FileExistsError(f"--plots {args.plots} is a file; name a folder for the confusion plots")
     info = init_distributed("cpu" if args.cpu else "auto")
     model, cfg, data = load_with_data(args.checkpoint, args.overrides, info.device)
     loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info)
-    metrics, skipped = evaluate(model, loader, info, cfg.train.amp)
+    metrics, skipped = evaluate(model, loader, info, cfg.train.amp, show_progress=True)
     plots = []
     if args.plots:  # a second pass over the eval split
         from foodmtl.viz.confusion import confusion_plots
@@ -44,6 +49,16 @@ def run(args: argparse.Namespace) -> int:
         for path in plots:
             print(f"wrote {path}")
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump(metrics, f, indent=2, sort_keys=True)
+            write_json_atomic(Path(args.json), metrics)
+        if args.wandb:
+            log_to_wandb(args.wandb, cfg, args.checkpoint, metrics, skipped)
     return 0
+
+
+def log_to_wandb(mode: str, cfg, checkpoint: str, metrics: dict[str, float], skipped: int) -> None:
+    """``eval/<task>/<metric>`` (best/last summary by direction, as training logs them) in a job_type=eval run."""
+    from foodmtl.tracking.job_run import job_run
+
+    writer = job_run(mode, cfg, "eval", Path.cwd(), checkpoint)
+    writer.log({"step": 0, **{f"eval/{k}": v for k, v in metrics.items()}, "data/skipped_eval": skipped})
+    writer.finish()

@@ -1,4 +1,11 @@
-"""``foodmtl predict CHECKPOINT IMAGE...``: classes per image as JSON, mask overlays as PNGs."""
+"""``foodmtl predict CHECKPOINT IMAGE|FOLDER...``: classes per image as JSON, mask overlays as PNGs.
+
+A folder stands for the images in it and in its sub-folders (``IMAGE_SUFFIXES``, any case; hidden
+files and folders skipped), in sorted order. Without ``--out`` the JSON goes to stdout; with it,
+to ``OUT/predictions.json`` (beside the overlay PNGs) and stdout gets one summary line. A progress
+bar shows on a terminal; ``--wandb`` logs the predictions as a W&B table (job_type=predict) in
+the training run's project and group.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,36 +13,100 @@ import json
 import sys
 from pathlib import Path
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
 
 def register(sub) -> None:
     from foodmtl.commands import add_command
 
     p = add_command(sub, "predict", "predict dish, category, cuisine, ingredients (and masks) for images",
-                    "foodmtl predict runs/synthfood-demo/<run>/checkpoints/best.pt photo.jpg --out predictions/")
+                    "foodmtl predict runs/synthfood-demo/<run>/checkpoints/best.pt photos/ --out predictions/")
     p.add_argument("checkpoint", help="a checkpoint, e.g. runs/<experiment>/<run>/checkpoints/best.pt")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--out", type=Path, help="write predictions.json and mask overlay PNGs here")
+    p.add_argument("images", nargs="+", help="image files, or folders: their .jpg/.jpeg/.png/.webp/.bmp images, "
+                                             "sub-folders included, hidden files and folders skipped")
+    p.add_argument("--out", type=Path, help="write predictions.json and mask overlay PNGs here (stdout then gets "
+                                            "one summary line instead of the JSON)")
     p.add_argument("--threshold", type=float, default=0.5, help="list ingredients at or above this probability")
     p.add_argument("--top-k", type=int, default=5, help="classes listed for each single-label task")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    p.add_argument("--wandb", choices=["auto", "online", "offline"],
+                   help="also log the predictions as a W&B table to a new run (job_type=predict) in the training "
+                        "run's project and group; its wandb/ folder goes in --out, else the current folder")
     p.set_defaults(func=run)
 
 
+def image_paths(items: list[str]) -> list[str]:
+    """Files as given; each folder replaced by its images (recursively, sorted). FileNotFoundError
+    for a folder without images."""
+    paths = []
+    for item in items:
+        folder = Path(item)
+        if not folder.is_dir():
+            paths.append(item)
+            continue
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        if not found:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {item} or its sub-folders")
+        paths += [str(p) for p in found]
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
+    paths = image_paths(args.images)  # before torch is imported: a folder without images fails at once
+
     from foodmtl.engine.distributed import pick_device
     from foodmtl.engine.inference import load_trained
     from foodmtl.engine.predict import predict
+    from foodmtl.output import OutputError
+    from foodmtl.tracking.progress import progress
 
     device = pick_device("cpu" if args.cpu else "auto", 0)
     model, cfg, _ = load_trained(args.checkpoint, device=device)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-    records = predict(model, args.images, cfg.data.image_size, device, args.threshold, args.top_k, args.out)
-    text = json.dumps(records, indent=2)
-    print(text)
-    if args.out:
-        (args.out / "predictions.json").write_text(text + "\n")
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(args.out, exc) from None
+    bar = progress(paths, "predict", unit="img")  # predict() only iterates over the paths
+    records = predict(model, bar, cfg.data.image_size, device, args.threshold, args.top_k, args.out)
+    report(records, args.out)
+    if args.wandb:
+        log_to_wandb(args.wandb, cfg, args.checkpoint, records, args.out or Path.cwd())
     failed = [r["image"] for r in records if "error" in r]
     if failed:
         print(f"could not read {len(failed)} image(s): {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def report(records: list[dict], out: Path | None) -> None:
+    """The JSON on stdout; with ``out``, in ``out/predictions.json`` and one line on stdout."""
+    from foodmtl.output import atomic_write
+
+    text = json.dumps(records, indent=2)
+    if out is None:
+        print(text)
+        return
+    atomic_write(out / "predictions.json", lambda f: f.write(f"{text}\n".encode()))
+    read = sum(1 for r in records if "error" not in r)
+    overlays = sum(1 for r in records if overlay_of(r))
+    print(f"predicted {read} of {len(records)} image(s): {out / 'predictions.json'}"
+          + (f", {overlays} overlay PNG(s)" if overlays else ""))
+
+
+def log_to_wandb(mode: str, cfg, checkpoint: str, records: list[dict], folder: Path) -> None:
+    """One table row per image: its path, its overlay (if drawn) and each task's prediction as JSON."""
+    import wandb
+
+    from foodmtl.tracking.job_run import job_run
+
+    tasks = [t for t in cfg.tasks if any(t in r for r in records)]
+    rows = [[r["image"], wandb.Image(overlay) if (overlay := overlay_of(r)) else None, r.get("error"),
+             *(json.dumps(r[t]) if t in r else None for t in tasks)] for r in records]
+    writer = job_run(mode, cfg, "predict", folder, checkpoint)
+    writer.log({"step": 0, "predictions": wandb.Table(columns=["image", "overlay", "error", *tasks], data=rows)})
+    writer.finish()
+
+
+def overlay_of(record: dict) -> str | None:
+    return next((v["overlay"] for v in record.values() if isinstance(v, dict) and "overlay" in v), None)

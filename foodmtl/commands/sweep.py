@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--out", help="file for --emit (default: stdout)")
     p.add_argument("--run", action="append", metavar="NAME", help="only this run, e.g. uncertainty-s0 (repeatable)")
     p.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per run for --emit torchrun|slurm")
+    p.add_argument("--throttle", type=int, default=0, metavar="N",
+                   help="--emit slurm: at most N array tasks at once (--array=0-K%%N); 0: no limit")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once here, CPU threads split between them (OMP_NUM_THREADS)")
     p.set_defaults(func=run)
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.emit == "torchrun":
         text = sweep.torchrun_commands(runs, args.nproc)
     elif args.emit == "slurm":
-        text = sweep.slurm_script(spec, runs, args.nproc)
+        text = sweep.slurm_script(spec, runs, args.nproc, args.throttle)
     else:
         text = sweep.wandb_sweep(spec, runs)
     if args.out:

@@ -28,12 +28,15 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from foodmtl.tracking.wandb_api import load_group
+
+    runs = load_group(args.source, args.group)  # before pandas is imported: a wandb: source fails in ~1 s
+
     from foodmtl.comparable import check_comparable, select
-    from foodmtl.runs import load_group
     from foodmtl.table_formats import render
     from foodmtl.tables import runs_frame, summarize
 
-    runs = select(load_group(args.source, args.group), args.where)
+    runs = select(runs, args.where)
     check_comparable(runs)
     text = render(summarize(runs_frame(runs), args.metrics, args.reference), args.format)
     print(text, end="")

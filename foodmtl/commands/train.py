@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)  # every check that needs no torch: a typo is reported in < 2 s
     if cfg.model.pretrained_file:
         local_weights(cfg.model.pretrained_file)
+    if cfg.model.init_from and not cfg.resume and not os.path.isfile(cfg.model.init_from):  # a resume never reads it
+        raise FileNotFoundError(f"model.init_from={cfg.model.init_from}: no such checkpoint")
 
     from foodmtl.commands.report import metrics_table
     from foodmtl.engine.trainer import train

@@ -1,12 +1,18 @@
-"""Rebuild a trained model from a checkpoint (no hub access: weights come from the file)."""
+"""Rebuild a trained model from a checkpoint (no hub access: weights come from the file), and
+find the data of its config from wherever ``eval``/``embed`` run: a relative ``data.root`` is
+looked up first in the folder the training was started in (``launch_dir``, recorded by the
+trainer), then here; one that is nowhere is a ConfigError that says to pass ``data.root=``.
+A root given as an override is used as typed."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import torch
 
-from foodmtl.config import Config, ConfigError, deep_merge, from_dict, parse_override, set_dotted, task_options
+from foodmtl.config import (Config, ConfigError, DataConfig, deep_merge, from_dict, parse_override, set_dotted,
+                            task_options)
 from foodmtl.data.builder import DataBundle, build_data
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
 from foodmtl.models.multitask import MultiTaskModel, build_model
@@ -70,6 +76,35 @@ def load_with_data(path: str | Path, override_items: list[str],
     for item in override_items:
         set_dotted(overrides, *parse_override(item))
     model, cfg, tasks = load_trained(path, overrides, device)
-    data = build_data(cfg.data, [t.name for t in tasks], cfg.train.seed, task_options(cfg))
+    data = build_data(located(cfg.data, cfg.launch_dir, overrides.get("data") or {}), [t.name for t in tasks],
+                      cfg.train.seed, task_options(cfg))
     require_same_tasks(task_table(tasks), data.tasks, "use the data it was trained on")
     return model, cfg, data
+
+
+def located(data: DataConfig, launch_dir: str | None, given: dict) -> DataConfig:
+    """``data`` with the roots saved in the run's config found from here (see the module docstring);
+    ``given``: the ``data.*`` overrides, whose roots stay as typed. With ``data.sources`` only
+    theirs are read."""
+    if not data.sources and "root" not in given:
+        data = dataclasses.replace(data, root=find_root("data.root", data.root, launch_dir))
+    if data.sources and "sources" not in given:
+        data = dataclasses.replace(data, sources=[
+            dataclasses.replace(s, root=find_root(f"data.sources[{i}].root", s.root, launch_dir))
+            for i, s in enumerate(data.sources)])
+    return data
+
+
+def find_root(key: str, root: str, launch_dir: str | None) -> str:
+    """The saved ``root`` as a path that exists from here: an absolute one as it is; a relative one
+    under ``launch_dir`` first, then under the current folder."""
+    if os.path.isabs(root):
+        places = {Path(root): ""}
+    else:
+        places = {Path(launch_dir) / root: " (where the run was started)"} if launch_dir else {}
+        places[Path.cwd() / root] = " (here)"
+    for place in places:
+        if place.exists():
+            return str(place)
+    looked = " nor ".join(f"{place}{where}" for place, where in places.items())
+    raise ConfigError(f"{key}={root} not found: no {looked}; pass {key}=PATH")

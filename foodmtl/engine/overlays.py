@@ -9,6 +9,7 @@ import torch
 from foodmtl.data.dataset import FoodDataset
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from foodmtl.models.multitask import MultiTaskModel
+from foodmtl.output import atomic_write
 from foodmtl.tasks import SEG_IGNORE, get_kind
 from foodmtl.viz.overlay import comparison_figure
 
@@ -53,7 +54,8 @@ def mask_overlays(model: MultiTaskModel, dataset: FoodDataset, out_dir: Path, de
         truth = item["targets"][task.name].numpy().astype(np.int64)
         image = to_uint8(item["image"])
         path = out_dir / f"{Path(item['path']).stem}.png"
-        comparison_figure(image, truth, predicted, list(task.classes), SEG_IGNORE).save(path)
+        picture = comparison_figure(image, truth, predicted, list(task.classes), SEG_IGNORE)
+        atomic_write(path, lambda f: picture.save(f, format="PNG"))  # a full disk: OutputError, no partial PNG
         written.append((path, image, truth, predicted))
     model.train(was_training)
     return written

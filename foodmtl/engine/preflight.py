@@ -1,7 +1,9 @@
-"""Checks a run passes before it claims its folder: that it will train, and that its best metric exists.
+"""Checks a run passes before it claims its folder: that it will train, that its best metric
+exists, and that W&B can start.
 
 Without them a loader that yields no full batch runs zero optimizer steps, logs a NaN loss and
-exits 0, and a misspelt ``train.best_metric`` is caught only after the first epoch.
+exits 0, a misspelt ``train.best_metric`` is caught only after the first epoch, and a bad
+``WANDB_MODE`` after the run folder was claimed (leaving it behind).
 """
 from __future__ import annotations
 
@@ -26,10 +28,19 @@ def require_training_steps(batches: int, samples: int, cfg: Config, world: int) 
 
 
 def metric_names(tasks: list[TaskSpec]) -> list[str]:
-    """Every ``<task>/<metric>`` an evaluation of these tasks reports."""
-    return [f"{t.name}/{m}" for t in tasks for m in get_kind(t.kind).metric_names(t)]
+    """Every ``<task>/<metric>`` an evaluation of these tasks reports, then the eval losses
+    ``<task>/loss`` and their sum ``loss`` (engine/evaluate.py; lower is better)."""
+    return [f"{t.name}/{m}" for t in tasks for m in get_kind(t.kind).metric_names(t)] + \
+        [f"{t.name}/loss" for t in tasks] + ["loss"]
 
 
 def require_metric(name: str, tasks: list[TaskSpec]) -> None:
     if name not in metric_names(tasks):
         raise unknown_name_error("train.best_metric", name, metric_names(tasks))
+
+
+def require_wandb_mode(mode: str) -> None:
+    """A ``WANDB_MODE`` that wandb would reject is a ConfigError now, before the run folder is claimed."""
+    from foodmtl.tracking.wandb_run import resolve_mode
+
+    resolve_mode(mode)

@@ -72,9 +72,11 @@ class Segmentation(TaskKind):
         if context.picture is not None and context.pixels is not None:
             from PIL import Image
 
+            from foodmtl.output import atomic_write
             from foodmtl.viz.overlay import prediction_figure
             pixels = np.asarray(Image.fromarray(context.pixels).resize((side, side), Image.Resampling.BICUBIC))
-            prediction_figure(pixels, mask, list(spec.classes)).save(context.picture)
+            picture = prediction_figure(pixels, mask, list(spec.classes))
+            atomic_write(context.picture, lambda f: picture.save(f, format="PNG"))  # a full disk: OutputError
             out["overlay"] = str(context.picture)
         return out
 

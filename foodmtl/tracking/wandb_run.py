@@ -11,6 +11,12 @@ Online init first opens a TCP connection to W&B's server (or the proxy to it) wi
 online init that fails anyway (bad key, server error) also falls back to offline, and its run
 folder is removed. Any later W&B error disables W&B with one warning.
 
+Each evaluation metric (``eval/...``, ``eval_raw/...``) is defined on first use with
+``summary="max,last"`` or ``"min,last"`` by its direction (``foodmtl.tasks.metric_direction``:
+losses, errors ``min``), so the run's summary and W&B's runs table show its best value beside
+the last. ``log_checkpoint`` adds a file to the run's model artifact ``model-<run id>`` (type
+``model``, the name and aliases W&B's Lightning logger uses), offline too (``wandb sync`` uploads it).
+
 ``finish(exit_code)`` records the process's real exit code (1 failed, 2 bad input or unwritable
 output, 130 Ctrl-C, 143 preempted). ``replay`` gives a resumed run the metrics.jsonl records its
 W&B run lacks: a killed process's W&B writer loses what it had not flushed (a SIGKILLed run's
@@ -31,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from foodmtl.config import ConfigError
+from foodmtl.tasks import metric_direction
 
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 30
 PROBE_TIMEOUT_S = 3
+DIRECTED = ("eval/", "eval_raw/")  # metric keys whose W&B summary is their best value (and the last)
 ENV_MODES = {"online": "online", "run": "online", "shared": "online", "offline": "offline",
              "dryrun": "offline", "disabled": "disabled"}
 
@@ -107,7 +115,17 @@ def unsent(records: list[dict[str, Any]], summary: dict[str, Any]) -> list[dict[
 
 
 def _in_summary(record: dict[str, Any], summary: dict[str, Any]) -> bool:
-    return all(v is None or summary.get(k) == v for k, v in record.items())
+    return all(v is None or last_value(summary.get(k)) == v for k, v in record.items())
+
+
+def last_value(entry: Any) -> Any:
+    """A summary entry's last logged value: a metric defined with summary ops holds {"max": .., "last": ..}."""
+    return entry.get("last") if hasattr(entry, "get") else entry  # a dict, or wandb's SummarySubDict
+
+
+def summary_ops(key: str) -> str | None:
+    """``"max,last"`` / ``"min,last"`` for an evaluation metric, None for any other key."""
+    return f"{metric_direction(key)},last" if key.startswith(DIRECTED) else None
 
 
 class WandbWriter:
@@ -118,6 +136,7 @@ class WandbWriter:
                  job_type: str = "train", run_id: str | None = None):
         self.run = None
         self.run_dir = run_dir
+        self.defined: set[str] = set()
         mode = resolve_mode(mode)
         if mode == "disabled":
             return
@@ -173,7 +192,24 @@ class WandbWriter:
         return self.run.id if self.run is not None else None
 
     def log(self, record: dict[str, Any]) -> None:
-        self._guard(lambda: self.run.log(record))
+        self._guard(lambda: self._log(record))
+
+    def _log(self, record: dict[str, Any]) -> None:
+        for key in record.keys() - self.defined:
+            ops = summary_ops(key)
+            if ops:
+                self.run.define_metric(key, step_metric="step", summary=ops)
+            self.defined.add(key)
+        self.run.log(record)
+
+    def log_checkpoint(self, path: Path, aliases: list[str]) -> None:
+        def add() -> None:
+            import wandb
+
+            artifact = wandb.Artifact(f"model-{self.run.id}", type="model", metadata={"file": path.name})
+            artifact.add_file(str(path), name=path.name)
+            self.run.log_artifact(artifact, aliases=aliases)
+        self._guard(add)
 
     def replay(self, records: list[dict[str, Any]]) -> None:
         """Log the records this (resumed) run lacks, oldest first, before anything new."""
