@@ -116,12 +116,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(step: Step, device: torch.device) -> float:
+# wall: seconds per step; process: CPU seconds of this process (all its threads), which other
+# jobs on a shared machine do not inflate (CPU only: a GPU's work is not this process's CPU time)
+CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
+
+
+def timed(step: Step, device: torch.device, clock: Callable[[], float]) -> float:
     sync(device)
-    start = time.perf_counter()
+    start = clock()
     step()
     sync(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def peak_memory_mib(make: Callable[[argparse.Namespace], Step], args) -> float:
@@ -143,7 +148,7 @@ def median_times(args) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(args.warmup + args.steps):
         for name, step in steps.items():
-            seconds = timed(step, args.device)
+            seconds = timed(step, args.device, CLOCKS[args.clock])
             if i >= args.warmup:
                 times[name].append(seconds)
     return {name: statistics.median(t) for name, t in times.items()}
@@ -156,7 +161,8 @@ def table(times: dict[str, float], memory: dict[str, float], args) -> str:
     lines = [f"{args.backbone}, batch {args.batch}, {args.size} px, amp {args.amp}, channels_last "
              f"{args.channels_last}, {where}, median of {args.steps} steps after {args.warmup} warm-up, "
              f"torch {torch.__version__}", "",
-             "| row | s / step | × bare |" + (" images/s | peak MiB |" if cuda else ""),
+             f"| row | {'CPU s' if args.clock == 'process' else 's'} / step | × bare |"
+             + (" images/s | peak MiB |" if cuda else ""),
              "| --- | ---: | ---: |" + (" ---: | ---: |" if cuda else "")]
     for name, seconds in times.items():
         extra = f" {args.batch / seconds:.0f} | {memory[name]:.0f} |" if cuda else ""
@@ -170,7 +176,7 @@ def record(times: dict[str, float], memory: dict[str, float], args) -> dict:
     bare = times["bare timm + linear"]
     return {"backbone": args.backbone, "batch": args.batch, "size": args.size, "amp": args.amp,
             "channels_last": args.channels_last, "device": torch.cuda.get_device_name(args.device) if cuda else "cpu",
-            "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup,
+            "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup, "clock": args.clock,
             "rows": [{"row": name, "s_per_step": seconds, "x_bare": seconds / bare,
                       "images_per_s": args.batch / seconds, "peak_mib": memory.get(name)}
                      for name, seconds in times.items()]}
@@ -189,6 +195,8 @@ def main() -> None:
     parser.add_argument("--decoder", default="unet", type=lambda text: text.split(","),
                         help="segmentation decoder(s), comma-separated (docs/segmentation.md): unet, fpn, fcn, ...")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="process: CPU seconds of this process per step, for a CPU shared with other jobs")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     try:
@@ -196,6 +204,8 @@ def main() -> None:
     except UnknownNameError as exc:
         parser.error(str(exc))
     args.device = torch.device(args.device)
+    if args.clock == "process" and args.device.type != "cpu":
+        parser.error("--clock process measures CPU time; use it with --device cpu")
     torch.set_num_threads(args.threads)
     cuda = args.device.type == "cuda"
     if cuda:

@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from foodmtl.config_check import resolve_names
 from foodmtl.config_types import type_error
+from foodmtl.output import atomic_write
 
 
 @dataclass
@@ -47,6 +48,7 @@ class DataConfig:
     eval_batch_size: int = 64
     num_workers: int = 2
     strict: bool = False                # raise on a corrupt image instead of skipping it
+    augment: str = "standard"           # light | standard | strong: training augmentation preset (docs/transfer.md)
     elastic: bool = False               # elastic deformation in training augmentation (image + mask)
     limit: int = 0                      # >0: keep only this many samples per split (smoke runs)
 
@@ -62,6 +64,8 @@ class ModelConfig:
     sync_bn: bool = False               # SyncBatchNorm across ranks (CUDA only)
     decoder: str = "unet"               # segmentation decoder (docs/segmentation.md): unet, fpn, fcn, deeplabv3plus, ...
     decoder_options: dict[str, Any] = field(default_factory=dict)  # its options, checked per decoder
+    freeze: str = "none"                # none | backbone (linear probe) | stages:N (stem + first N stages)
+    init_from: str | None = None        # foodmtl checkpoint: its backbone + heads/decoder whose task matches
 
 
 @dataclass
@@ -72,7 +76,11 @@ class WeightingConfig:
 
 @dataclass
 class OptimConfig:
+    name: str = "adamw"                 # timm optimizer (create_optimizer_v2): adamw, sgd, momentum, lamb, ...
     lr: float = 1e-3
+    momentum: float = 0.9               # of the optimizers that have one (sgd, momentum, nesterov, lars, ...)
+    backbone_lr_scale: float = 1.0      # backbone LR = this x lr
+    layer_decay: float | None = None    # layer-wise LR decay over timm's layer groups of the backbone
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     grad_clip: float = 0.0              # 0: off
@@ -95,6 +103,8 @@ class TrainConfig:
     on_nonfinite: str = "error"         # error | skip: what a NaN/Inf loss does
     progress: bool = True               # progress bar (on a terminal; log files get a line per epoch)
     overlays: int = 8                   # eval images saved as mask overlays after training (seg runs)
+    unfreeze_at: int = 0                # >0: a frozen backbone (model.freeze) trains from this many epochs on
+    ema_decay: float = 0.0              # >0: EMA of the weights (timm ModelEmaV3), evaluated and saved as best.pt
 
 
 @dataclass
@@ -105,6 +115,7 @@ class TrackingConfig:
     group: str | None = None            # None: the experiment name (an ablation's runs share it)
     job_type: str = "train"
     tags: list[str] = field(default_factory=list)
+    log_checkpoints: bool = False       # best.pt and last.pt as W&B model artifacts at the end of training
 
 
 @dataclass
@@ -115,6 +126,8 @@ class Config:
     resume_override: bool = False       # resume: accept overrides that change what the checkpoint means
     resumed_from: str | None = None     # set by the trainer: the checkpoint a new run continued from
     resume_changes: list[str] = field(default_factory=list)  # set by the trainer: overrides resume_override let in
+    launch_dir: str | None = None       # set by the trainer: the folder it was started in; eval/predict resolve
+                                        # relative paths (data.root) against it
     output_dir: str = "runs"
     tasks: list[str] = field(default_factory=lambda: ["dish", "category", "cuisine", "ingredients"])
     # per-task options of its kind, e.g. {mass: {loss: l1}} (see foodmtl/tasks/<kind>.py)
@@ -172,7 +185,9 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """Atomic: a full disk raises OutputError naming ``path`` and leaves no partial file."""
+    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def read_yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -295,6 +310,7 @@ def _dataclass_type(annotation: Any) -> type | None:
 
 
 CHOICES = {
+    ("data", "augment"): ("light", "standard", "strong"),
     ("train", "amp"): ("auto", "none", "bf16", "fp16"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "on_nonfinite"): ("error", "skip"),
@@ -327,3 +343,22 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"data.sources[{i}].weight={source.weight} must be > 0")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")
+    validate_transfer(cfg)
+
+
+def validate_transfer(cfg: Config) -> None:
+    """Ranges of the fine-tuning keys (docs/transfer.md); model.freeze and optim.name are read and
+    checked in config_check."""
+    o, t = cfg.optim, cfg.train
+    if not o.backbone_lr_scale > 0:
+        raise ConfigError(f"optim.backbone_lr_scale={o.backbone_lr_scale} must be > 0 (to keep the backbone "
+                          "fixed: model.freeze=backbone)")
+    if o.layer_decay is not None and not 0 < o.layer_decay <= 1:
+        raise ConfigError(f"optim.layer_decay={o.layer_decay} must lie in (0, 1] (e.g. 0.75), or be null for none")
+    if not 0 <= t.ema_decay < 1:
+        raise ConfigError(f"train.ema_decay={t.ema_decay} must lie in [0, 1) (0: no EMA; e.g. 0.999)")
+    if t.unfreeze_at < 0:
+        raise ConfigError(f"train.unfreeze_at={t.unfreeze_at} must be >= 0 (0: never)")
+    if t.unfreeze_at and t.unfreeze_at >= t.epochs:
+        raise ConfigError(f"train.unfreeze_at={t.unfreeze_at} >= train.epochs={t.epochs}: the backbone would "
+                          "never train; lower it, or drop it to keep the backbone frozen")

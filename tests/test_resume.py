@@ -85,6 +85,36 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(reference, synthfood
     assert final_of(tmp_path, "cut") == pytest.approx(reference, abs=1e-6)
 
 
+# A frozen stem + first stage that joins training at epoch 3 of 4 (steps 9-16), and EMA.
+TRANSFER = ["model.freeze=stages:1", "train.unfreeze_at=2", "train.ema_decay=0.9", "train.epochs=4"]
+
+
+@pytest.fixture(scope="module")
+def transfer_reference(synthfood_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("transfer")
+    proc = start(args(synthfood_root, out, "full", *TRANSFER))
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
+    return out / "synthfood-tiny" / "full"
+
+
+@pytest.mark.parametrize("cut_at, unfrozen", [(2, False), (10, True)], ids=["before-unfreeze", "after-unfreeze"])
+def test_killed_run_with_ema_and_unfreeze_resumes_exactly(transfer_reference, synthfood_root, tmp_path, cut_at,
+                                                           unfrozen):
+    proc = start(args(synthfood_root, tmp_path, "cut", *TRANSFER))
+    last = tmp_path / "synthfood-tiny" / "cut" / "checkpoints" / "last.pt"
+    wait_for_checkpoint(proc, last, min_step=cut_at)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=120) == -signal.SIGKILL
+    cut = load_checkpoint(last)
+    assert cut["train_state"]["unfrozen"] is unfrozen and "train_objective" in cut
+    resumed = start(args(synthfood_root, tmp_path, "cut", *TRANSFER, "resume=auto"))
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
+    assert final_of(tmp_path, "cut") == final_of(transfer_reference.parent.parent, "full")
+    again, reference = load_checkpoint(last), load_checkpoint(transfer_reference / "checkpoints" / "last.pt")
+    for part in ("objective", "train_objective"):  # the EMA's weights and the raw ones, bit for bit
+        assert all(torch.equal(v, again[part][k]) for k, v in reference[part].items()), part
+
+
 def test_nan_loss_names_task_and_step_and_keeps_last_checkpoint(synthfood_root, tmp_path, monkeypatch):
     from foodmtl.engine import objective
 

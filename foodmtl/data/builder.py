@@ -247,7 +247,8 @@ def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0,
     weights = None
     if len(parts) > 1:  # each source gets its configured share of the draws, whatever its size
         weights = [p.source.weight / len(p.train) for p in parts for _ in range(len(p.train))]
-    return DataBundle(tasks, FoodDataset(train, tasks, train_transform(cfg.image_size, elastic=cfg.elastic), cfg.strict),
+    augment = train_transform(cfg.image_size, cfg.augment, elastic=cfg.elastic)
+    return DataBundle(tasks, FoodDataset(train, tasks, augment, cfg.strict),
                       FoodDataset(evaluation, tasks, eval_transform(cfg.image_size), cfg.strict), weights)
 
 

@@ -10,6 +10,14 @@ stays in, so false positives are penalised.
 Everything is written as masked sums, so a batch without a single labelled
 pixel gives exactly ``logits.sum() * 0`` (0, zero gradient, graph kept) with no
 host-device synchronisation to find that out.
+
+Why not segmentation_models_pytorch's ``DiceLoss(mode="multiclass", ignore_index=255)``:
+on a batch where every class occurs in the target it is this Dice, its ``smooth`` being half
+of ours (our default 1 is its 0.5; tests/test_seg_loss_metrics.py checks the equality), but
+otherwise it scores the classes absent from the target as 0 and still divides by all C
+classes, so with 104 FoodSeg103 classes and a handful per batch its Dice term shrinks ~20x,
+and a class predicted but absent from the target costs nothing there. It also builds a
+(B, C, H*W) one-hot target, which the per-class scatter sums here avoid.
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import random
 import sys
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from foodmtl.engine.optim import backbone_groups, build_optimizer, join, param_g
 from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
 from foodmtl.engine.preemption import (EXIT_PREEMPTED, Preempted, PreemptionFlag, clear_marker, stop_message,
                                        write_marker)
-from foodmtl.engine.preflight import require_metric, require_training_steps
+from foodmtl.engine.preflight import require_metric, require_training_steps, require_wandb_mode
 from foodmtl.engine.resume import StartPlan, plan_start
 from foodmtl.engine.run_dir import claim_run_dir
 from foodmtl.engine.step import StepResult, StepRunner
@@ -39,6 +40,7 @@ from foodmtl.models.multitask import MultiTaskModel, build_model
 from foodmtl.registry import unknown_name_error
 from foodmtl.tasks import metric_direction
 from foodmtl.tracking import NullTracker, Tracker
+from foodmtl.tracking.epoch_meter import EpochMeter
 from foodmtl.tracking.provenance import provenance
 from foodmtl.tracking.wandb_run import WandbWriter
 from foodmtl.weighting import build_weighting
@@ -77,8 +79,9 @@ class Trainer:
         self.info: DistInfo = init_distributed(cfg.train.device)
         plan: StartPlan = broadcast_object(plan_start(cfg, overrides, self.info.device) if self.info.is_main
                                            else None, self.info)
-        cfg = dataclasses.replace(plan.cfg, train=dataclasses.replace(plan.cfg.train, amp=resolve_amp(
-            plan.cfg.train.amp, self.info.device)))
+        # launch_dir: where the config's relative paths (data.root) were given from, for eval/predict elsewhere
+        cfg = dataclasses.replace(plan.cfg, launch_dir=plan.cfg.launch_dir or os.getcwd(), train=dataclasses.replace(
+            plan.cfg.train, amp=resolve_amp(plan.cfg.train.amp, self.info.device)))
         self.cfg, self.plan = cfg, plan
         set_seed(cfg.train.seed)
 
@@ -89,6 +92,7 @@ class Trainer:
                                          data.train_weights)
         require_training_steps(len(self.train_loader), len(data.train), cfg, self.info.world)
         require_metric(cfg.train.best_metric, self.tasks)
+        require_wandb_mode(cfg.tracking.wandb)
         self.eval_loader = eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, self.info)
         self.init_report: dict | None = None  # what model.init_from loaded (engine/init_from.py)
         self.objective = self._build_objective()
@@ -181,7 +185,9 @@ class Trainer:
         config = to_dict(resolved) | provenance(self.info.world)
         wandb = WandbWriter(t.wandb, self.run_dir, self.run_dir.name, config, t.project, t.entity,
                             t.group or self.cfg.experiment, t.tags, job_type=t.job_type, run_id=wandb_id)
-        return Tracker(self.run_dir, wandb, resume_step=self.state.step if self.plan.in_place else None)
+        in_place = self.plan.in_place
+        return Tracker(self.run_dir, wandb, resume_step=self.state.step if in_place else None,
+                       resume_epoch=self.state.epoch if in_place else None)
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -199,6 +205,7 @@ class Trainer:
             if not final:  # nothing left to train: report the restored model; a new run also saves it
                 final = self._evaluate()[0] if self.plan.in_place else self.evaluate_and_checkpoint(epoch_done=False)
             self.save_overlays()
+            self.log_checkpoints()
             self._sync_counts()
             self.tracker.summary({**provenance(self.info.world), "final": final, "best": self.state.best, "steps": self.state.step,
                                   "epochs": self.state.epoch, "skipped_images": self.state.skipped,
@@ -223,6 +230,14 @@ class Trainer:
             classes = next(t.classes for t in self.tasks if t.kind == "segmentation")
             wandb.log_images("eval/overlays", wandb_mask_images(written, list(classes)), self.state.step)
 
+    def log_checkpoints(self) -> None:
+        """best.pt and last.pt as versions of the W&B model artifact (``tracking.log_checkpoints``)."""
+        folder = self.run_dir / "checkpoints"
+        if self.cfg.tracking.log_checkpoints:
+            for name, alias in (("best.pt", "best"), ("last.pt", "last")):  # last.pt last: W&B's "latest"
+                if (folder / name).is_file():
+                    self.tracker.log_checkpoint(folder / name, [alias])
+
     def done(self) -> bool:
         return bool(self.cfg.train.max_steps) and self.state.step >= self.cfg.train.max_steps
 
@@ -241,6 +256,7 @@ class Trainer:
                    disable=not (self.info.is_main and self.cfg.train.progress and sys.stderr.isatty()),
                    leave=False)
         window, consumed = [], 0
+        self.meter = EpochMeter(self.info.world)  # this epoch's mean loss and images/s (summary.csv)
         for i, batch in enumerate(loader):
             self._note_skipped(batch.skipped)
             consumed += 1
@@ -258,6 +274,7 @@ class Trainer:
             if self.done():
                 break
         bar.close()
+        self.meter.stop()
         self.objective.weighting.end_epoch()
 
     def _unfreeze_when_due(self) -> None:
@@ -302,6 +319,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.objective.model, step=self.state.step)
         self.last_loss = result.total
+        self.meter.add(sum(len(b.images) for b in window), result.total)
         if self.state.step % self.cfg.train.log_every == 0:
             self.tracker.log(self._step_record(result), self.state.step)
 
@@ -334,7 +352,8 @@ class Trainer:
         return self._score(self.ema.module)[0], skipped, metrics
 
     def _score(self, model: MultiTaskModel) -> tuple[dict[str, float], int]:
-        return evaluate(model, self.eval_loader, self.info, self.cfg.train.amp, self.cfg.model.channels_last)
+        return evaluate(model, self.eval_loader, self.info, self.cfg.train.amp, self.cfg.model.channels_last,
+                        show_progress=self.cfg.train.progress)
 
     def evaluate_and_checkpoint(self, epoch_done: bool = True) -> dict[str, float]:
         """``epoch_done``: the checkpoint marks the epoch as finished, so a resume starts the next one."""
@@ -345,12 +364,17 @@ class Trainer:
         record.update({f"eval_raw/{k}": v for k, v in raw.items()})
         record.update({"epoch": self.state.epoch, "data/skipped_train": self.state.skipped,
                        "data/skipped_eval": skipped})
+        if epoch_done:
+            record.update({"train/epoch_loss": self.meter.mean_loss, "train/images_per_s": self.meter.images_per_s})
         self.tracker.log(record, self.state.step)
+        if epoch_done:
+            self.tracker.epoch(self.state.epoch, self.meter.record(), metrics, self.scheduler.get_last_lr()[0])
         if self.cfg.train.best_metric not in metrics:
             raise unknown_name_error("train.best_metric", self.cfg.train.best_metric, metrics)
         score = metrics[self.cfg.train.best_metric]
         if self.info.is_main:
-            trained = f"train loss {self.last_loss:.4f}" if epoch_done else "nothing left to train"
+            trained = ("nothing left to train" if not epoch_done else f"train loss {self.meter.mean_loss:.4f}"
+                       if self.meter.steps else "no step left in the epoch after the resume")
             log.info("epoch %d/%d, step %d: %s, %s %.4f", epochs_done, self.cfg.train.epochs, self.state.step,
                      trained, self.cfg.train.best_metric, score)
         is_best = improves(score, self.state.best, metric_direction(self.cfg.train.best_metric))

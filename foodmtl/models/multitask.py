@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from foodmtl.config import ModelConfig
 from foodmtl.models.backbone import Backbone
+from foodmtl.models.decoders import build_decoder, encoder_output_stride
 from foodmtl.tasks import TaskSpec, get_kind
 
 
@@ -50,11 +51,12 @@ class MultiTaskModel(nn.Module):
 
 def build_model(cfg: ModelConfig, tasks: list[TaskSpec]) -> MultiTaskModel:
     dense = [t for t in tasks if get_kind(t.kind).dense]
-    backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.pretrained_file,
-                        multiscale=bool(dense), drop_path_rate=cfg.drop_path_rate)
+    # a DeepLab-style decoder reads dilated maps: timm's output_stride, asked for before the backbone exists
+    output_stride = encoder_output_stride(cfg.decoder, cfg.decoder_options) if dense else None
+    backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.pretrained_file, multiscale=bool(dense),
+                        drop_path_rate=cfg.drop_path_rate, output_stride=output_stride)
     decoder = None
     if dense:
-        from foodmtl.models.seg_decoder import build_decoder
         decoder = build_decoder(cfg.decoder, backbone.feature_channels, backbone.feature_reductions,
-                                dense[0].num_classes)
+                                dense[0].num_classes, cfg.decoder_options)
     return MultiTaskModel(backbone, tasks, cfg.drop_rate, decoder)
