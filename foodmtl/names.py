@@ -18,7 +18,7 @@ WEIGHTING_NAMES = ("cagrad", "dwa", "famo", "gradnorm", "imtl", "manual", "mgda"
 # which every lookup ignores (PCGrad, CAGrad, GradNorm, DWA, RLW, MGDA, IMTL, FAMO).
 WEIGHTING_ALIASES = {"EW": "uniform", "UW": "uncertainty", "Nash_MTL": "nashmtl"}
 
-DATASET_NAMES = ("coco", "food101", "food1k", "food2k", "foodseg103", "foodx251", "nutrition5k", "synthfood",
+DATASET_NAMES = ("coco", "coco_instances", "food101", "food1k", "food2k", "foodseg103", "foodx251", "nutrition5k", "synthfood",
                  "uecfoodpix", "vireofood172")
 
 SMP_TIMM_PREFIX = "tu-"  # segmentation_models_pytorch's spelling of a timm encoder

@@ -40,6 +40,7 @@ def synthfood(root: str, taxonomy: str | None) -> SampleTable:
     seg = read_foodseg103(root / "foodseg103")
     table.frame["mask"] = image_id.map(dict(zip(seg.frame["image"].map(lambda p: Path(p).stem), seg.frame["mask"])))
     table.vocab["segmentation"] = seg.vocab["segmentation"]
+    attach_instances(table, image_id, root / "foodseg103")
     if (root / "nutrition5k").is_dir():
         n5k = read_nutrition5k(root / "nutrition5k")
         per_image = n5k.frame.set_index(n5k.frame["image"].map(lambda p: Path(p).parent.name.removeprefix("dish_")))
@@ -48,6 +49,21 @@ def synthfood(root: str, taxonomy: str | None) -> SampleTable:
         table.vocab.update({task: n5k.vocab[task] for task in TOTALS})
         table.vocab["ingredients"] = ordered_union(table.vocab.get("ingredients", []), n5k.vocab["ingredients"])
     return table
+
+
+def attach_instances(table: SampleTable, image_id: pd.Series, foodseg: Path) -> None:
+    """SynthFood's COCO instance json per split (written since the instances task), joined by image id."""
+    from foodmtl.data.coco_instances import read_coco_instances
+
+    files = sorted(foodseg.glob("instances_*.json"))
+    if not files:
+        return
+    parts = [read_coco_instances(f, foodseg / "Images" / "img_dir" / f.stem.removeprefix("instances_"),
+                                 f.stem.removeprefix("instances_")) for f in files]
+    frame = pd.concat([p.frame for p in parts])
+    table.frame["instances"] = image_id.map(dict(zip(frame["image"].map(lambda p: Path(p).stem), frame["instances"])))
+    table.vocab["instances"] = parts[0].vocab["instances"]
+    table.notes.extend(note for p in parts for note in p.notes)
 
 
 def ordered_union(first: list[str], second: list[str]) -> list[str]:
@@ -146,6 +162,21 @@ def coco(root: str, taxonomy: str | None) -> SampleTable:
     tables = [read_coco_masks(root_path / s / "masks", root_path / s / "images", s) for s in splits]
     return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True),
                        merge_vocab([t.vocab for t in tables]))
+
+
+@DATASETS.register("coco_instances")
+def coco_instances(root: str, taxonomy: str | None) -> SampleTable:
+    """COCO instance json read directly (polygons, RLE; foodmtl/data/coco_instances.py):
+    ``root/<split>/images/`` + ``root/<split>/annotations.json``; no conversion step."""
+    from foodmtl.data.coco_instances import read_coco_instances
+
+    root_path = Path(root)
+    splits = sorted(d.name for d in root_path.glob("*") if (d / "annotations.json").is_file())
+    if not splits:
+        raise FileNotFoundError(f"COCO instances not found: no {root}/<split>/annotations.json")
+    tables = [read_coco_instances(root_path / s / "annotations.json", root_path / s / "images", s) for s in splits]
+    return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True),
+                       merge_vocab([t.vocab for t in tables]), [n for t in tables for n in t.notes])
 
 
 def build_tasks(names: list[str], vocab: dict[str, list[str]],

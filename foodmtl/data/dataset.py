@@ -99,6 +99,11 @@ def collate(items: list[dict]) -> Batch:
     skipped = [it["skipped"] for it in items if "skipped" in it]
     if not good:
         return Batch(torch.empty(0), {}, [], skipped)
-    targets = {k: torch.stack([it["targets"][k] for it in good]) for k in good[0]["targets"]}
+    targets = {k: stack([it["targets"][k] for it in good]) for k in good[0]["targets"]}
     present = [k for k in targets if any(k in it["labelled"] for it in good)]
     return Batch(torch.stack([it["image"] for it in good]), targets, present, skipped)
+
+
+def stack(values: list) -> Tensor:
+    """Tensors stacked; a kind's own batch type (instances: ``Instances.stack``) joined by it."""
+    return torch.stack(values) if isinstance(values[0], Tensor) else type(values[0]).stack(values)

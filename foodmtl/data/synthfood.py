@@ -15,6 +15,7 @@ the dish's recipe in the taxonomy. ``generate_synthfood(out)`` writes::
 
     out/food101/images/<dish>/<id>.jpg         meta/classes.txt, labels.txt, {train,test}.txt|.json
     out/foodseg103/category_id.txt             Images/img_dir/<split>/<id>.jpg, Images/ann_dir/<split>/<id>.png
+    out/foodseg103/instances_<split>.json      COCO instances: connected regions of the masks (synthfood_instances.py)
     out/nutrition5k/metadata/dish_metadata_cafe1.csv, ingredients_metadata.csv,
         dish_ids/splits/rgb_{train,test}_ids.txt, imagery/realsense_overhead/dish_<id>/rgb.png
     out/taxonomy.csv                           dish,category,cuisine,ingredients (the recipe)
@@ -34,6 +35,8 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
+
+from foodmtl.data.synthfood_instances import write_instance_json
 
 VERSION = 2
 FIRST_ID = 100000  # image ids are numbers of 6+ digits, like Food-101's
@@ -278,6 +281,8 @@ def write_synthfood(root: Path, menu: list[Dish], per_dish: int, size: int, seed
     names = [ingredient.name for ingredient in INGREDIENTS[:ingredient_count(len(menu))]]
     (root / "foodseg103" / "category_id.txt").write_text(
         "".join(f"{i}\t{name}\n" for i, name in enumerate(["background", *names])))
+    for split in ("train", "test"):
+        write_instance_json(root / "foodseg103", split, names)
     (root / "taxonomy.csv").write_text("dish,category,cuisine,ingredients\n" + "".join(
         f"{d.name},{d.category.name},{d.cuisine.name},{';'.join(names[i - 1] for i in d.ingredients)}\n"
         for d in menu))

@@ -12,6 +12,7 @@ frame with these columns, so one Dataset class serves them all:
 ``cuisine``    cuisine name, or NA
 ``ingredients`` tuple of ingredient names, or None when unlabelled
 ``mask``       path of a PNG of per-pixel class ids, or None
+``instances``  ``<COCO instance json>#<image id>``, or None (``coco_instances.py``)
 ``mass`` ...   per-image numbers (``mass``, ``calories``, ``fat``, ``carb``,
                ``protein``; NaN when unlabelled), in the units the data set's
                vocabulary names (``vocab["mass"] == ["g"]``)

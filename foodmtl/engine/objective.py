@@ -11,14 +11,14 @@ import torch
 from torch import Tensor, nn
 
 from foodmtl.models.multitask import MultiTaskModel
-from foodmtl.tasks import TaskSpec, get_kind
+from foodmtl.tasks import TaskSpec, get_kind, loss_owners
 from foodmtl.weighting import WeightingStrategy
 
 
 @dataclass
 class StepOutput:
-    losses: dict[str, Tensor]         # every task's masked loss (0 where absent)
-    present: list[str]                # tasks with at least one label in the batch
+    losses: dict[str, Tensor]         # every weighted loss's value, by its name (``loss_names``; 0 where absent)
+    present: list[str]                # losses of tasks with at least one label in the batch
     total: Tensor | None              # weighted loss (0 when no task is present); None for gradient-based
     weights: dict[str, Tensor | float]
     representation: Tensor
@@ -36,11 +36,12 @@ class Objective(nn.Module):
         self.model = model
         self.weighting = weighting
         self.specs: dict[str, TaskSpec] = {t.name: t for t in model.tasks}
+        self.owners: dict[str, str] = loss_owners(model.tasks)  # weighted loss -> its task
 
     def forward(self, images: Tensor, targets: dict[str, Tensor], present: list[str]) -> StepOutput:
         out = self.model(images)
         losses = self._losses(out.logits, targets)
-        present_losses = {t: losses[t] for t in self.specs if t in present}
+        present_losses = {t: losses[t] for t, task in self.owners.items() if task in present}
         total, weights = None, {}
         if not self.weighting.gradient_based:
             total = self._anchor(losses, present)
@@ -55,16 +56,23 @@ class Objective(nn.Module):
         return self._losses(self.model(images).logits, targets)
 
     def _losses(self, logits: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {name: task_loss(spec, logits[name], targets[name]) for name, spec in self.specs.items()}
+        losses = {}
+        for name, spec in self.specs.items():
+            kind = get_kind(spec.kind)
+            if kind.loss_names(spec) == [name]:
+                losses[name] = task_loss(spec, logits[name], targets[name])
+            else:
+                losses.update(kind.loss_terms(spec, logits[name], targets[name]))
+        return losses
 
-    def task_parameters(self, task: str) -> list[nn.Parameter]:
-        """The parameters only ``task`` trains: its head (or decoder) and its strategy weights."""
-        return self.model.task_parameters(task) + self.weighting.task_parameters(task)
+    def task_parameters(self, loss: str) -> list[nn.Parameter]:
+        """The parameters only ``loss`` trains: its task's head (or decoder) and its strategy weights."""
+        return self.model.task_parameters(self.owners.get(loss, loss)) + self.weighting.task_parameters(loss)
 
     def _anchor(self, losses: dict[str, Tensor], present: list[str]) -> Tensor:
         """0 that touches every head and strategy parameter, so DDP's reducer sees
         a gradient (of zero) for each even when a task is absent on this rank."""
-        zero = sum((losses[t] * 0.0 for t in losses if t not in present), torch.zeros(()))
+        zero = sum((losses[t] * 0.0 for t in losses if self.owners[t] not in present), torch.zeros(()))
         for p in self.weighting.parameters():
             zero = zero + p.sum() * 0.0
         return zero

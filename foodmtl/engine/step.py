@@ -57,7 +57,7 @@ class StepRunner:
                  scaler: torch.amp.GradScaler, info: DistInfo):
         self.cfg, self.objective, self.ddp, self.info = cfg, objective, ddp, info
         self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
-        self.tasks = [t.name for t in objective.model.tasks]
+        self.tasks = list(objective.owners)  # the weighted losses: tasks, or a task's parts (loss_names)
 
     @property
     def weighting(self):

@@ -38,7 +38,7 @@ from foodmtl.engine.step import StepResult, StepRunner
 from foodmtl.exit_codes import exit_code
 from foodmtl.models.multitask import MultiTaskModel, build_model
 from foodmtl.registry import unknown_name_error
-from foodmtl.tasks import metric_direction
+from foodmtl.tasks import loss_owners, metric_direction
 from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.epoch_meter import EpochMeter
 from foodmtl.tracking.provenance import provenance
@@ -131,8 +131,10 @@ class Trainer:
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             else:
                 log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA; BatchNorm stays per-rank")
-        weighting = build_weighting(cfg.weighting.name, [t.name for t in self.tasks], cfg.weighting.options,
-                                    {t.name: t.kind for t in self.tasks})
+        owners = loss_owners(self.tasks)  # a task weighted as several losses (instances.separate_losses)
+        kind_of = {t.name: t.kind for t in self.tasks}
+        weighting = build_weighting(cfg.weighting.name, list(owners), cfg.weighting.options,
+                                    {loss: kind_of[task] for loss, task in owners.items()})
         if cfg.train.amp == "fp16" and weighting.gradient_based and not weighting.scale_equivariant:
             raise ConfigError(f"weighting.name={cfg.weighting.name} is not scale-equivariant, so fp16's loss "
                               "scaling would change its update; use train.amp=bf16 or none")

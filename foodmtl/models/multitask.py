@@ -1,4 +1,5 @@
-"""Shared backbone + one head per task (+ a segmentation decoder for a dense task)."""
+"""Shared backbone + one head per task (+ a segmentation decoder for a dense task; heads on the
+backbone's maps, e.g. Mask R-CNN, for ``multiscale`` kinds)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from foodmtl.tasks import TaskSpec, get_kind
 
 @dataclass
 class ModelOutput:
-    logits: dict[str, Tensor]   # task -> its kind's raw output: (B, C), (B, 1) or (B, C, H, W)
+    logits: dict[str, Tensor]   # task -> its kind's raw output: (B, C), (B, 1), (B, C, H, W) or InstanceOutput
     representation: Tensor      # pooled shared features (B, D), for rep-grad strategies
 
 
@@ -26,7 +27,10 @@ class MultiTaskModel(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.tasks = list(tasks)
-        heads = {t.name: get_kind(t.kind).head(t, backbone.num_features, drop_rate) for t in tasks}
+        self.map_tasks = [t.name for t in tasks if get_kind(t.kind).multiscale]
+        heads = {t.name: get_kind(t.kind).map_head(t, backbone.feature_channels, backbone.feature_reductions)
+                 if t.name in self.map_tasks else get_kind(t.kind).head(t, backbone.num_features, drop_rate)
+                 for t in tasks}
         self.heads = nn.ModuleDict({name: head for name, head in heads.items() if head is not None})
         self.dense_tasks = [name for name, head in heads.items() if head is None]
         if len(self.dense_tasks) > 1:
@@ -37,7 +41,8 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, images: Tensor) -> ModelOutput:
         feats = self.backbone(images)
-        logits = {name: head(feats.pooled) for name, head in self.heads.items()}
+        logits = {name: head(feats.maps, images.shape[-2:]) if name in self.map_tasks else head(feats.pooled)
+                  for name, head in self.heads.items()}
         for name in self.dense_tasks:
             logits[name] = self.decoder(feats.maps, images.shape[-2:])
         return ModelOutput(logits, feats.pooled)
@@ -51,9 +56,10 @@ class MultiTaskModel(nn.Module):
 
 def build_model(cfg: ModelConfig, tasks: list[TaskSpec]) -> MultiTaskModel:
     dense = [t for t in tasks if get_kind(t.kind).dense]
+    multiscale = bool(dense) or any(get_kind(t.kind).multiscale for t in tasks)
     # a DeepLab-style decoder reads dilated maps: timm's output_stride, asked for before the backbone exists
     output_stride = encoder_output_stride(cfg.decoder, cfg.decoder_options) if dense else None
-    backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.pretrained_file, multiscale=bool(dense),
+    backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.pretrained_file, multiscale=multiscale,
                         drop_path_rate=cfg.drop_path_rate, output_stride=output_stride)
     decoder = None
     if dense:

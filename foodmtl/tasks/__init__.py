@@ -1,6 +1,6 @@
 """Tasks: what each head predicts. A task *kind* is one file in this package.
 
-Each kind (``multiclass``, ``multilabel``, ``regression``, ``segmentation``) owns its label
+Each kind (``multiclass``, ``multilabel``, ``regression``, ``segmentation``, ``instances``) owns its label
 encoding and absent marker, its head (or decoder hook), loss, metrics with their direction and
 how its predictions are reported (``foodmtl/tasks/<kind>.py``, a ``TaskKind``). Model, dataset,
 evaluation and predict loop over tasks through ``get_kind(spec.kind)`` and never branch on kinds.
@@ -10,7 +10,8 @@ heavy imports, and ``foodmtl table`` reads metric directions from it.
 
 Absent-label markers in training targets (a missing label is masked in the loss, never NaN):
 multiclass ``IGNORE_INDEX`` (-1); multilabel a vector of ``IGNORE_INDEX``; regression NaN;
-segmentation ``SEG_IGNORE`` (-1) on unlabelled pixels. (Mask *files* mark unlabelled pixels
+segmentation ``SEG_IGNORE`` (-1) on unlabelled pixels; instances an image without annotations
+(``foodmtl/tasks/instances.py``). (Mask *files* mark unlabelled pixels
 with the top value of their type, 255 or 65535: ``foodmtl.data.masks``; a class id can be any
 other value, so a 499-class mask keeps its class 255.)
 """
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 IGNORE_INDEX = -1
 SEG_IGNORE = -1
 
-KIND_NAMES = ("multiclass", "multilabel", "regression", "segmentation")
+KIND_NAMES = ("multiclass", "multilabel", "regression", "segmentation", "instances")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ KNOWN_TASKS: dict[str, KnownTask] = {
     "cuisine": KnownTask("multiclass", "cuisine"),
     "ingredients": KnownTask("multilabel", "ingredients"),
     "segmentation": KnownTask("segmentation", "mask"),
+    "instances": KnownTask("instances", "instances"),
     "mass": KnownTask("regression", "mass"),
     "calories": KnownTask("regression", "calories"),
     "fat": KnownTask("regression", "fat"),
@@ -78,6 +80,11 @@ def get_kind(name: str) -> "TaskKind":
         from foodmtl.registry import unknown_name_error
         raise unknown_name_error("task kind", name, KIND_NAMES)
     return importlib.import_module(f"foodmtl.tasks.{name}").KIND
+
+
+def loss_owners(tasks: list[TaskSpec]) -> dict[str, str]:
+    """Each loss the weighting strategy sees (a task, or a part of one: ``TaskKind.loss_names``) -> its task."""
+    return {loss: t.name for t in tasks for loss in get_kind(t.kind).loss_names(t)}
 
 
 def metric_direction(key: str) -> Direction:

@@ -36,6 +36,7 @@ class TaskKind:
     metrics_directions: ClassVar[dict[str, Direction]]
     primary_metric: ClassVar[str]       # the single-task baseline's best_metric
     dense: ClassVar[bool] = False       # predicted per pixel by the segmentation decoder
+    multiscale: ClassVar[bool] = False  # its head reads the backbone's maps (``map_head``), not the pooled vector
     single_label: ClassVar[bool] = False  # one class per image: confusion matrices, t-SNE colours
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -65,6 +66,11 @@ class TaskKind:
     def metric_names(self, spec: TaskSpec) -> list[str]:
         return list(self.metrics_directions)
 
+    def loss_names(self, spec: TaskSpec) -> list[str]:
+        """The losses it hands the weighting strategy, each weighted as a task (default: one, the task's
+        name); a kind with several implements ``loss_terms(spec, output, target) -> {name: loss}``."""
+        return [spec.name]
+
     # ---- data ---------------------------------------------------------------------------
     def labels(self, spec: TaskSpec, frame: pd.DataFrame):
         """Compact per-row labels of a SampleTable frame; ``labels[i]`` is a label or None."""
@@ -91,6 +97,10 @@ class TaskKind:
     def head(self, spec: TaskSpec, in_features: int, drop_rate: float) -> nn.Module | None:
         """Its head on the pooled features; None for a dense kind (the decoder predicts it)."""
         return None
+
+    def map_head(self, spec: TaskSpec, channels: list[int], reductions: list[int]) -> nn.Module:
+        """A ``multiscale`` kind's head: ``head(maps, image_hw)`` on the backbone's feature maps."""
+        raise NotImplementedError
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         raise NotImplementedError
