@@ -13,6 +13,7 @@ from foodmtl.engine.checkpoint import save_checkpoint
 from foodmtl.engine.inference import load_trained
 from foodmtl.engine.metrics import TaskMetrics
 from foodmtl.engine.objective import Objective
+from foodmtl.registry import UnknownNameError
 from foodmtl.tasks import IGNORE_INDEX, KIND_NAMES, TaskSpec, get_kind, metric_direction
 from foodmtl.weighting import build_weighting
 
@@ -66,6 +67,16 @@ def test_unknown_task_options_are_refused_with_the_valid_ones():
         build_tasks(["mass"], {"mass": ["g"]}, {"mass": {"los": "l1"}})
     with pytest.raises(ConfigError, match="choose one of l1, smooth_l1, mse"):
         build_tasks(["mass"], {"mass": ["g"]}, {"mass": {"loss": "huber"}})
+
+
+def test_options_of_a_task_this_run_does_not_train_are_checked_and_left_unused():
+    """A single-task baseline swept from a multi-task config keeps the other tasks' options."""
+    (spec,) = build_tasks(["dish"], {"dish": ["a", "b"]}, {"mass": {"standardize": False, "loss": "mse"}})
+    assert spec.name == "dish"
+    with pytest.raises(ConfigError, match="valid: loss, standardize"):
+        build_tasks(["dish"], {"dish": ["a", "b"]}, {"mass": {"los": "l1"}})
+    with pytest.raises(UnknownNameError, match="masss"):
+        build_tasks(["dish"], {"dish": ["a", "b"]}, {"masss": {"loss": "l1"}})
 
 
 def test_regression_metrics_in_original_units_match_torchmetrics():

@@ -155,13 +155,8 @@ def coco(root: str, taxonomy: str | None) -> SampleTable:
     into ``root/<split>/masks/`` by data_prep/coco_to_masks.py."""
     from foodmtl.data.coco import read_coco_masks
 
-    root_path = Path(root)
-    splits = sorted(d.name for d in root_path.glob("*") if (d / "images").is_dir())
-    if not splits:
-        raise FileNotFoundError(f"COCO data not found: no {root}/<split>/images/ folder")
-    tables = [read_coco_masks(root_path / s / "masks", root_path / s / "images", s) for s in splits]
-    return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True),
-                       merge_vocab([t.vocab for t in tables]))
+    return per_split(root, "images", f"COCO data not found: no {root}/<split>/images/ folder",
+                     lambda split: read_coco_masks(split / "masks", split / "images", split.name))
 
 
 @DATASETS.register("coco_instances")
@@ -170,11 +165,16 @@ def coco_instances(root: str, taxonomy: str | None) -> SampleTable:
     ``root/<split>/images/`` + ``root/<split>/annotations.json``; no conversion step."""
     from foodmtl.data.coco_instances import read_coco_instances
 
-    root_path = Path(root)
-    splits = sorted(d.name for d in root_path.glob("*") if (d / "annotations.json").is_file())
+    return per_split(root, "annotations.json", f"COCO instances not found: no {root}/<split>/annotations.json",
+                     lambda split: read_coco_instances(split / "annotations.json", split / "images", split.name))
+
+
+def per_split(root: str, marker: str, missing: str, read) -> SampleTable:
+    """One table of ``read(folder)`` over the sub-folders of ``root`` that hold ``marker``."""
+    splits = sorted(d for d in Path(root).glob("*") if (d / marker).exists())
     if not splits:
-        raise FileNotFoundError(f"COCO instances not found: no {root}/<split>/annotations.json")
-    tables = [read_coco_instances(root_path / s / "annotations.json", root_path / s / "images", s) for s in splits]
+        raise FileNotFoundError(missing)
+    tables = [read(split) for split in splits]
     return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True),
                        merge_vocab([t.vocab for t in tables]), [n for t in tables for n in t.notes])
 
@@ -182,11 +182,17 @@ def coco_instances(root: str, taxonomy: str | None) -> SampleTable:
 def build_tasks(names: list[str], vocab: dict[str, list[str]],
                 options: dict[str, dict] | None = None) -> list[TaskSpec]:
     """TaskSpecs for the configured task names, with classes from the data's vocabulary and each
-    kind's options (``task_options``) validated."""
+    kind's options (``task_options``) validated. Options of a known task that this run does not
+    train are checked and left unused, so one base config serves its single-task baselines."""
     options = options or {}
-    unknown = set(options) - set(names)
-    if unknown:
-        raise ConfigError(f"task_options names task(s) {sorted(unknown)} that are not in tasks {names}")
+    for name in options:
+        if name not in KNOWN_TASKS:
+            raise unknown_name_error("task in task_options", name, KNOWN_TASKS)
+        if name not in names:
+            try:
+                get_kind(KNOWN_TASKS[name].kind).check_options(name, dict(options[name] or {}))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
     specs = []
     for name in names:
         if name not in KNOWN_TASKS:
