@@ -62,6 +62,11 @@ def legend(summary: Summary, style: Style) -> list[str]:
         lines.append(f"No paired comparison: the default reference {DEFAULT_REFERENCE} did not run (choose one with "
                      "--reference).")
     lines.append(f"Mean rank: over the {len(summary.columns)} metric columns among the multi-task methods (1 = best).")
+    if summary.resolution:
+        widest, median, spread = summary.resolution
+        ratios = f" (ratios {widest / spread:.2f}, {median / spread:.2f})" if spread > 0 else ""
+        lines.append(f"Resolution: 95 % half-widths of Δm% up to {widest:.2f} points, median {median:.2f}, against a "
+                     f"spread of {spread:.2f} points between the best and the worst multi-task method{ratios}.")
     return lines
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
@@ -85,6 +86,18 @@ class Summary:
         if diff is None or not diff.excludes_zero:
             return 0
         return 1 if (diff.mean > 0) == (self.directions[value] == "max") else -1
+
+    @property
+    def resolution(self) -> tuple[float, float, float] | None:
+        """(widest and median 95 % half-width of Δm% among the multi-task methods, best − worst Δm%
+        mean), or None without Δm% or without two methods with an interval. A half-width below a third
+        of the spread: the ends of the table are told apart (the benchmark's target, docs/ablations.md)."""
+        cells = [self.cells[m, DELTA] for m in self.multi] if self.delta_over else []
+        cells = [c for c in cells if c.n >= 2]
+        if len(cells) < 2:
+            return None
+        halves, means = [(c.high - c.low) / 2 for c in cells], [c.mean for c in cells]
+        return max(halves), float(np.median(halves)), max(means) - min(means)
 
     def paired_seeds(self, method: str) -> list[int]:
         """Seeds that both ``method`` and the reference ran: the pairs of the comparison."""

@@ -37,6 +37,16 @@ def test_equal_weights_stay_distinguishable_on_one_y_scale_with_integer_steps():
     assert len({str(s) for s in LINESTYLES}) >= 4
 
 
+def test_weights_far_above_one_put_the_shared_axis_on_a_symlog_scale():
+    assert weights_figure(weight_runs()).axes[0].get_yscale() == "linear"   # manual's 5 fits a linear scale
+    runs = weight_runs() + [Run(f"nashmtl-s{seed}", "nashmtl", "g", seed, {}, {},
+                                [{"step": s, "epoch": 0, **{f"weight/{t}": w for t, w in zip(TASKS, (50, 3, 2, 1))}}
+                                 for s in (1, 2, 3)], "-") for seed in (0, 1)]
+    fig = weights_figure(runs)
+    assert {ax.get_yscale() for ax in fig.axes[:3]} == {"symlog"}
+    assert "logarithmic above" in fig._suptitle.get_text()
+
+
 def eval_runs() -> tuple[list[Run], dict]:
     """Two methods x two seeds and a single-task baseline: dish top-1 (a fraction) and mass MAE (grams)."""
     values = {("famo", 0): (0.70, 30.0), ("famo", 1): (0.80, 34.0), ("uniform", 0): (0.60, 20.0),

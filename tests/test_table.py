@@ -105,6 +105,20 @@ def test_known_values_by_hand(known_dir):
     assert summary.paired["uncertainty", "ingredients/f1_micro"].mean == pytest.approx(50 - 20)
     assert summary.paired["uncertainty", "ingredients/f1_micro"].n == 1
     assert summary.mark("uncertainty", "ingredients/f1_micro") == 0
+    assert summary.resolution is None  # only uniform has two seeds, so only one Δm% interval
+
+
+def test_resolution_is_the_widest_delta_m_interval_against_the_spread_of_delta_m_means():
+    frame = pd.DataFrame([{"method": m, "seed": seed, "run": f"{m}-s{seed}", "dish/top1": v}
+                          for m, values in {"a": (0.5, 0.7), "b": (0.8, 0.8), "single-task (dish)": (0.5,)}.items()
+                          for seed, v in enumerate(values)])
+    summary = summarize(frame)
+    # Δm per seed against B = 50: a 0 and +40 (mean 20, s = 28.28, half-width T1 · 20); b +60, +60 (half-width 0)
+    assert summary.resolution == pytest.approx((T1 * 20, T1 * 10, 60 - 20), rel=1e-5)  # median of T1 · 20 and 0
+    legend = render(summary).splitlines()
+    assert f"- Resolution: 95 % half-widths of Δm% up to {T1 * 20:.2f} points, median {T1 * 10:.2f}, against a " \
+           f"spread of 40.00 points between the best and the worst multi-task method " \
+           f"(ratios {T1 * 20 / 40:.2f}, {T1 * 10 / 40:.2f})." in legend
 
 
 def test_markdown_marks_the_best_multi_task_value(known_dir, capsys):

@@ -36,6 +36,7 @@ METRIC_NAMES = {"top1": "top-1 accuracy", "top3": "top-3 accuracy", "top5": "top
                 "f1_macro": "macro-F1", "f1_micro": "micro-F1", "mAP": "mAP", "mIoU": "mIoU",
                 "mDice": "mean Dice", "pixel_acc": "pixel accuracy", "mae": "MAE", "mae_pct": "MAE"}
 OWN_UNITS = {"mae": "task's units", "mae_pct": "% of the mean"}
+SYMLOG_ABOVE = 10  # a weight above this puts the shared y-axis on a symlog scale
 WEIGHT_CAPTION = (
     "Task weight w_t per step (mean over seeds, rolling mean over {smooth} steps): the factor of task t's loss "
     "gradient in the shared parameters' gradient Σ_t w_t ∇L_t.\nLoss-level methods: the loss weight "
@@ -97,7 +98,11 @@ def weights_figure(runs: list[Run], smooth: int = 20) -> Figure:
         title = f"{method} ({len(group)} seed{'s' * (len(group) > 1)})"
         ax.set_title("\n".join([title, *coinciding(curves)]), fontsize=10)
         ax.set(xlabel="step", ylabel="task weight")
-    caption(fig, WEIGHT_CAPTION.format(smooth=smooth))
+    text = WEIGHT_CAPTION.format(smooth=smooth)
+    if max(ax.dataLim.y1 for ax in axes) > SYMLOG_ABOVE:  # e.g. Nash-MTL's weights: a linear scale flattens the rest
+        axes[0].set_yscale("symlog", linthresh=1)       # shared: every panel
+        text += " y: linear from 0 to 1, logarithmic above."
+    caption(fig, text)
     legend_by_label(fig, axes)
     return fig
 
