@@ -149,3 +149,25 @@ def test_gpu_check_counts_tests_from_the_verbose_lines_of_a_killed_pytest(tmp_pa
     record = g.collect_tests(check, [g.Outcome("pytest", None, 0.0, 150.0, [(1.0, x) for x in lines])])
     assert record["status"] == "timed out"
     assert record["counts"] == {"passed": 1, "failed": 1, "error": 1, "skipped": 0}
+
+
+def test_regression_baseline_is_the_training_mean_scored_on_the_test_split(synthfood_root):
+    """Checked against the released files directly: Food-101 split lists and Nutrition5k's dish CSV."""
+    spec = importlib.util.spec_from_file_location("regression_baseline", BENCHMARKS / "regression_baseline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from foodmtl.config import load_config
+
+    cfg = load_config(None, [f"data.root={synthfood_root}", "data.dataset=synthfood", "tasks=[dish,mass,calories]"])
+    rows = module.mean_predictor(cfg)
+    csv = (synthfood_root / "nutrition5k" / "metadata" / "dish_metadata_cafe1.csv").read_text().splitlines()
+    totals = {line.split(",")[0].removeprefix("dish_"): line.split(",")[1:3] for line in csv}  # calories, mass
+    for task, column in (("calories", 0), ("mass", 1)):
+        split = {name: [float(totals[line.split("/")[1]][column])
+                        for line in (synthfood_root / "food101" / "meta" / f"{name}.txt").read_text().split()]
+                 for name in ("train", "test")}
+        mean = sum(split["train"]) / len(split["train"])
+        mae = sum(abs(v - mean) for v in split["test"]) / len(split["test"])
+        assert rows[task]["n_eval"] == len(split["test"])
+        assert rows[task]["mae"] == pytest.approx(mae, rel=1e-6)
+        assert rows[task]["mae_pct"] == pytest.approx(100 * mae / (sum(split["test"]) / len(split["test"])), rel=1e-6)
