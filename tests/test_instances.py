@@ -109,6 +109,19 @@ def test_coco_instances_read_directly_with_ids_mapped_by_name(tmp_path):
     assert none.shape == (0, 40, 50)  # listed without annotations: a negative, not unlabelled
 
 
+@pytest.mark.parametrize("size", [32, 16])
+def test_instances_decode_their_image_at_full_size_whatever_the_input_size(synthfood_root, size):
+    """A small input lets JPEG decoding shrink the image (draft mode); the instance masks are drawn at
+    the file's size, so their image must not be (before: every sample skipped as 'image is 64x64 there
+    but its file is 32x32')."""
+    data = build_data(load_config(CONFIG, [f"data.root={synthfood_root}", f"data.image_size={size}"]).data,
+                      ["dish", "instances"])
+    for dataset in (data.train, data.eval):
+        item = dataset[0]
+        assert "skipped" not in item, item.get("skipped")
+        assert item["image"].shape[-2:] == (size, size) and "instances" in item["labelled"]
+
+
 def test_instance_masks_follow_the_augmented_image(synthfood_root):
     """Under random crops and flips each instance mask stays inside the pixels the (same-transform)
     semantic mask gives its class, and its box is exactly the mask's extent."""

@@ -58,7 +58,7 @@ class FoodDataset(Dataset):
         labels = {t.name: self.labels[t.name][i] for t in self.tasks}
         try:
             # a mask must match the file's full size, so its image is decoded at full size too
-            spatial = any(self.kinds[t.name].dense and labels[t.name] is not None for t in self.tasks)
+            spatial = any(self.kinds[t.name].pixel_labels and labels[t.name] is not None for t in self.tasks)
             image = load_rgb(path, 0 if spatial else self.decode_side)
             extras: dict = {}
             for task in self.tasks:

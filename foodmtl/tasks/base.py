@@ -36,6 +36,8 @@ class TaskKind:
     metrics_directions: ClassVar[dict[str, Direction]]
     primary_metric: ClassVar[str]       # the single-task baseline's best_metric
     dense: ClassVar[bool] = False       # predicted per pixel by the segmentation decoder
+    pixel_labels: ClassVar[bool] = False  # labels drawn on the image's full-size pixel grid (masks):
+                                          # its image is decoded at full size, never reduced
     multiscale: ClassVar[bool] = False  # its head reads the backbone's maps (``map_head``), not the pooled vector
     single_label: ClassVar[bool] = False  # one class per image: confusion matrices, t-SNE colours
     defaults: ClassVar[dict[str, Any]] = {}

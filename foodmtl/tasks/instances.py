@@ -35,6 +35,7 @@ class InstanceSegmentation(TaskKind):
     metrics_directions = METRICS
     primary_metric = "segm_AP"
     multiscale = True
+    pixel_labels = True
     defaults = {"fpn_channels": 256, "box_head_dim": 1024, "mask_head_layers": 4, "anchor_scale": 8,
                 "proposals": 1000, "rois_per_image": 512, "score_threshold": 0.05, "detections_per_image": 100,
                 "separate_losses": False}

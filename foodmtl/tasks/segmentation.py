@@ -35,6 +35,7 @@ class Segmentation(TaskKind):
     metrics_directions = METRICS
     primary_metric = "mIoU"
     dense = True
+    pixel_labels = True
 
     def encode(self, spec: TaskSpec, column: pd.Series) -> StringColumn:
         return StringColumn(column)
