@@ -3,13 +3,16 @@
 On one random batch: the bare timm backbone with one linear classifier (cross-entropy), the
 foodmtl Objective (MultiTaskModel with dish, category, cuisine and ingredients heads,
 per-task losses, uniform weighting), and the same with a segmentation task (``--decoder``,
-U-Net by default; a comma-separated list gives one row per decoder). Each row is forward,
+U-Net by default; a comma-separated list gives one row per decoder) and, with ``--instances``,
+with a Mask R-CNN instances task (torchvision's default head sizes; 3 boxes and masks per image,
+``CLASSES["instances"]`` classes). Each row is forward,
 backward and AdamW step; the rows take turns step by step, so drift in machine load hits them
 alike. Prints median seconds per step and the ratio to the bare model; on CUDA also images/s
 and peak memory of a row measured alone:
 
     python benchmarks/step.py --backbone resnet18 --batch 16 --size 128 --steps 10
     python benchmarks/step.py --decoder unet,fpn,fcn,deeplabv3plus --steps 5
+    python benchmarks/step.py --instances --steps 5
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ import timm
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops import masks_to_boxes
 
 from foodmtl.config import OptimConfig
+from foodmtl.data.instance_targets import Instances
 from foodmtl.engine.evaluate import autocast
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.optim import param_groups
@@ -32,11 +37,12 @@ from foodmtl.models.backbone import Backbone
 from foodmtl.models.decoders import build_decoder, decoder_name, encoder_output_stride
 from foodmtl.models.multitask import MultiTaskModel
 from foodmtl.registry import UnknownNameError
-from foodmtl.tasks import TaskSpec
+from foodmtl.tasks import TaskSpec, get_kind
 from foodmtl.weighting import build_weighting
 
-CLASSES = {"dish": 101, "category": 20, "cuisine": 12, "ingredients": 50, "segmentation": 104}
-KINDS = {"ingredients": "multilabel", "segmentation": "segmentation"}
+CLASSES = {"dish": 101, "category": 20, "cuisine": 12, "ingredients": 50, "segmentation": 104, "instances": 103}
+KINDS = {"ingredients": "multilabel", "segmentation": "segmentation", "instances": "instances"}
+INSTANCES_PER_IMAGE = 3
 WEIGHT_DECAY = 0.05
 
 Step = Callable[[], None]
@@ -47,8 +53,24 @@ def make_batch(tasks: list[str], batch: int, size: int, device: torch.device) ->
     targets = {t: torch.randint(0, n, (batch,), generator=gen) for t, n in CLASSES.items()}
     targets["ingredients"] = (torch.rand(batch, CLASSES["ingredients"], generator=gen) < 0.1).float()
     targets["segmentation"] = torch.randint(0, CLASSES["segmentation"], (batch, size, size), generator=gen)
+    if "instances" in tasks:
+        targets["instances"] = instance_targets(batch, size, gen)
     images = torch.randn(batch, 3, size, size, generator=gen)
     return images.to(device), {t: targets[t].to(device) for t in tasks}
+
+
+def instance_targets(batch: int, size: int, gen: torch.Generator) -> Instances:
+    """``INSTANCES_PER_IMAGE`` random squares of a quarter to a half of the side per image."""
+    images = []
+    for _ in range(batch):
+        side = torch.randint(size // 4, size // 2, (INSTANCES_PER_IMAGE,), generator=gen)
+        corner = (torch.rand(INSTANCES_PER_IMAGE, 2, generator=gen) * (size - side[:, None])).long()
+        masks = torch.zeros(INSTANCES_PER_IMAGE, size, size, dtype=torch.uint8)
+        for m, (y, x), s in zip(masks, corner.tolist(), side.tolist()):
+            m[y:y + s, x:x + s] = 1
+        images.append({"boxes": masks_to_boxes(masks).float(), "masks": masks,
+                       "labels": torch.randint(0, CLASSES["instances"], (INSTANCES_PER_IMAGE,), generator=gen)})
+    return Instances(images, [str(i) for i in range(batch)])
 
 
 def optimizer_step(loss_fn: Callable[[], Tensor], module: nn.Module, groups, args) -> Step:
@@ -81,7 +103,8 @@ def bare_step(args) -> Step:
 
 
 def multitask_step(tasks: list[str], args, decoder: str | None = None) -> Step:
-    specs = [TaskSpec(t, KINDS.get(t, "multiclass"), tuple(map(str, range(CLASSES[t])))) for t in tasks]
+    specs = [TaskSpec(t, KINDS.get(t, "multiclass"), tuple(map(str, range(CLASSES[t]))),
+                      get_kind(KINDS.get(t, "multiclass")).check_options(t, {})) for t in tasks]
     model = multitask_model(args.backbone, specs, decoder)
     objective = prepare(Objective(model, build_weighting("uniform", tasks, {})), args)
     images, targets = make_batch(tasks, args.batch, args.size, args.device)
@@ -92,14 +115,15 @@ def multitask_step(tasks: list[str], args, decoder: str | None = None) -> Step:
 
 def multitask_model(backbone: str, specs: list[TaskSpec], decoder: str | None) -> MultiTaskModel:
     """build_model's wiring: the backbone dilated if the decoder asks, one encoder pass for all."""
-    encoder = Backbone(backbone, multiscale=decoder is not None, output_stride=encoder_output_stride(decoder, {})
+    maps = decoder is not None or any(get_kind(s.kind).multiscale for s in specs)
+    encoder = Backbone(backbone, multiscale=maps, output_stride=encoder_output_stride(decoder, {})
                        if decoder else None)
     seg = build_decoder(decoder, encoder.feature_channels, encoder.feature_reductions,
                         CLASSES["segmentation"]) if decoder else None
     return MultiTaskModel(encoder, specs, decoder=seg)
 
 
-def rows(decoders: list[str]) -> dict[str, Callable[[argparse.Namespace], Step]]:
+def rows(decoders: list[str], instances: bool = False) -> dict[str, Callable[[argparse.Namespace], Step]]:
     heads = ["dish", "category", "cuisine", "ingredients"]
     out: dict[str, Callable[[argparse.Namespace], Step]] = {
         "bare timm + linear": bare_step,
@@ -108,6 +132,8 @@ def rows(decoders: list[str]) -> dict[str, Callable[[argparse.Namespace], Step]]
     for name in decoders:
         label = "multi-task + segmentation" + (f" ({name})" if len(decoders) > 1 else "")
         out[label] = lambda args, name=name: multitask_step([*heads, "segmentation"], args, name)
+    if instances:
+        out["multi-task + instances (Mask R-CNN)"] = lambda args: multitask_step([*heads, "instances"], args)
     return out
 
 
@@ -144,7 +170,7 @@ def peak_memory_mib(make: Callable[[argparse.Namespace], Step], args) -> float:
 
 def median_times(args) -> dict[str, float]:
     torch.manual_seed(0)
-    steps = {name: make(args) for name, make in rows(args.decoder).items()}
+    steps = {name: make(args) for name, make in rows(args.decoder, args.instances).items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(args.warmup + args.steps):
         for name, step in steps.items():
@@ -194,6 +220,8 @@ def main() -> None:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--decoder", default="unet", type=lambda text: text.split(","),
                         help="segmentation decoder(s), comma-separated (docs/segmentation.md): unet, fpn, fcn, ...")
+    parser.add_argument("--instances", action="store_true",
+                        help="also a row with a Mask R-CNN instances task (docs/instances.md)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="process: CPU seconds of this process per step, for a CPU shared with other jobs")
@@ -210,7 +238,7 @@ def main() -> None:
     cuda = args.device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
-    memory = {name: peak_memory_mib(make, args) for name, make in rows(args.decoder).items()} if cuda else {}
+    memory = {name: peak_memory_mib(make, args) for name, make in rows(args.decoder, args.instances).items()} if cuda else {}
     times = median_times(args)
     print(table(times, memory, args))
     if args.json:
