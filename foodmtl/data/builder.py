@@ -188,18 +188,15 @@ def build_tasks(names: list[str], vocab: dict[str, list[str]],
     for name in options:
         if name not in KNOWN_TASKS:
             raise unknown_name_error("task in task_options", name, KNOWN_TASKS)
-        if name not in names:
-            try:
-                get_kind(KNOWN_TASKS[name].kind).check_options(name, dict(options[name] or {}))
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
     specs = []
-    for name in names:
+    for name in [*names, *(n for n in options if n not in names)]:
         if name not in KNOWN_TASKS:
             raise unknown_name_error("task", name, KNOWN_TASKS)
         kind = get_kind(KNOWN_TASKS[name].kind)
         try:
             checked = kind.check_options(name, dict(options.get(name) or {}))
+            if name not in names:
+                continue
             classes = kind.classes(name, vocab, checked)
             if not classes:
                 raise ValueError(f"task '{name}' has no labels in this data set; it labels: {sorted(vocab)}")
