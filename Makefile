@@ -31,6 +31,7 @@ demo: $(STAMP) synthfood
 	$(BIN)/foodmtl train experiments/synthfood/demo.yaml
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -88,7 +88,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_root = None
         if not args.no_pretrained:
-            from foodmtl.data.synthfood import generate_synthfood
+            from foodmtl.synthfood.generate import generate_synthfood
             data_root = generate_synthfood(Path(tmp) / "synthfood", dishes=12, per_dish=4, size=32)
         todo = cases(data_root, args.before)
         times: dict[str, list[float]] = {name: [] for name in todo}

@@ -40,8 +40,8 @@ from torchvision.transforms import v2
 
 from foodmtl.data.builder import build_tasks
 from foodmtl.data.dataset import FoodDataset, collate
-from foodmtl.data.food101 import read_food101
-from foodmtl.data.synthfood import generate_synthfood
+from foodmtl.data.sets.food101 import read_food101
+from foodmtl.synthfood.generate import generate_synthfood
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transform
 
 DISHES = 8

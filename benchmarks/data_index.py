@@ -149,7 +149,7 @@ def measure(root: Path, workers: int) -> dict[str, float]:
     from foodmtl.config import DataConfig
     from foodmtl.data.builder import build_data
 
-    from foodmtl.data.food2k import read_food2k
+    from foodmtl.data.sets.food2k import read_food2k
 
     before = rss_kib()["VmRSS"]
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS, so the peak is the build's

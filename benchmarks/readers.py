@@ -22,8 +22,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.uecfoodpix import INNER, keep_matching_sizes, read_lists, read_uecfoodpix  # noqa: E402
-from foodmtl.data.vireofood172 import read_vireofood172  # noqa: E402
+from foodmtl.data.sets.uecfoodpix import INNER, keep_matching_sizes, read_lists, read_uecfoodpix  # noqa: E402
+from foodmtl.data.sets.vireofood172 import read_vireofood172  # noqa: E402
 
 DISHES, INGREDIENTS = 172, 353
 VIREO_SPLITS = {"TR.txt": 66071, "VAL.txt": 11016, "TE.txt": 33154}  # the published sizes (sum 110,241)

@@ -11,7 +11,9 @@ import argparse
 
 import numpy as np
 
-from foodmtl.config import load_config, task_options
+from foodmtl.config import load_config
+
+from foodmtl.tasks import task_options
 from foodmtl.data.builder import build_data
 
 

@@ -36,7 +36,7 @@ from foodmtl.engine.optim import param_groups
 from foodmtl.models.backbone import Backbone
 from foodmtl.models.decoders import build_decoder, decoder_name, encoder_output_stride
 from foodmtl.models.multitask import MultiTaskModel
-from foodmtl.registry import UnknownNameError
+from foodmtl.utils.registry import UnknownNameError
 from foodmtl.tasks import TaskSpec, get_kind
 from foodmtl.weighting import build_weighting
 

@@ -2,8 +2,8 @@
 
 Each case is a fresh process, as a user runs it, with HOME pointing at an empty folder (no netrc)
 and WANDB_MODE unset. *before*: what the commands did until then, ``wandb.Api(timeout=30).runs(...)``
-straight away (``foodmtl.runs.wandb_runs``); *foodmtl*: the command now (key check, then a 3 s TCP
-probe of the server, then the API; foodmtl/tracking/wandb_api.py). The server is W&B's default
+straight away (``foodmtl.analysis.runs.wandb_runs``); *foodmtl*: the command now (key check, then a 3 s TCP
+probe of the server, then the API; foodmtl/analysis/wandb_api.py). The server is W&B's default
 (no network here) or a closed local port (``WANDB_BASE_URL``). Prints a markdown table:
 
     python benchmarks/wandb_read_errors.py            # --skip-before: only the foodmtl rows

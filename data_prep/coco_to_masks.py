@@ -4,7 +4,7 @@
 
 Writes ``DIR/<image stem>.png`` (class ids, 0 = background; 8-bit with 255 = crowd for up to
 254 categories, else 16-bit with 65535 = crowd) and ``DIR/category_id.txt``; see
-``foodmtl/data/coco.py`` for the rules. Use one ``--out`` folder per split. A shape that cannot
+``foodmtl/data/sets/coco.py`` for the rules. Use one ``--out`` folder per split. A shape that cannot
 be drawn (e.g. a polygon of fewer than 3 points) is skipped with a ``warning:`` line naming the
 image and annotation, and counted in the last line. Input that cannot be read: one ``error:``
 line, exit status 2, nothing written.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.coco import coco_to_masks  # noqa: E402
-from foodmtl.data.errors import DataError  # noqa: E402
+from foodmtl.data.sets.coco import coco_to_masks  # noqa: E402
+from foodmtl.errors import DataError  # noqa: E402
 from foodmtl.data.masks import mask_dtype  # noqa: E402
 
 BAD_INPUT = 2

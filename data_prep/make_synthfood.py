@@ -2,7 +2,7 @@
 
     python data_prep/make_synthfood.py --out data/synthfood [--dishes 12 --per-dish 60 --size 128 --seed 0]
 
-Writes Food-101 and FoodSeg103 layouts plus taxonomy.csv under --out (see foodmtl/data/synthfood.py).
+Writes Food-101 and FoodSeg103 layouts plus taxonomy.csv under --out (see foodmtl/synthfood/generate.py).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.synthfood import generate_synthfood  # noqa: E402
+from foodmtl.synthfood.generate import generate_synthfood  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.food101 import read_food101  # noqa: E402
-from foodmtl.data.foodx251 import read_foodx251  # noqa: E402
+from foodmtl.data.sets.food101 import read_food101  # noqa: E402
+from foodmtl.data.sets.foodx251 import read_foodx251  # noqa: E402
 from foodmtl.data.table import SampleTable  # noqa: E402
 
 READERS: dict[str, Callable[[str | Path], SampleTable]] = {"food101": read_food101, "foodx251": read_foodx251}

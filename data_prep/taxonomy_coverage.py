@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.errors import DataError  # noqa: E402
-from foodmtl.data.food2k import read_label_names  # noqa: E402
+from foodmtl.errors import DataError  # noqa: E402
+from foodmtl.data.sets.food2k import read_label_names  # noqa: E402
 from foodmtl.data.taxonomy import BUILTIN, load_taxonomy  # noqa: E402
 
 

@@ -24,12 +24,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.food101 import read_food101  # noqa: E402
-from foodmtl.data.food2k import read_food1k, read_food2k  # noqa: E402
-from foodmtl.data.foodx251 import read_foodx251  # noqa: E402
+from foodmtl.data.sets.food101 import read_food101  # noqa: E402
+from foodmtl.data.sets.food2k import read_food1k, read_food2k  # noqa: E402
+from foodmtl.data.sets.foodx251 import read_foodx251  # noqa: E402
 from foodmtl.data.table import SampleTable  # noqa: E402
-from foodmtl.data.uecfoodpix import read_uecfoodpix  # noqa: E402
-from foodmtl.data.vireofood172 import read_vireofood172  # noqa: E402
+from foodmtl.data.sets.uecfoodpix import read_uecfoodpix  # noqa: E402
+from foodmtl.data.sets.vireofood172 import read_vireofood172  # noqa: E402
 from foodmtl.tracking.progress import progress  # noqa: E402
 
 READERS: dict[str, Callable[[str | Path], SampleTable]] = {

@@ -12,11 +12,7 @@ import sys
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-USAGE_ERROR = 2
-# Errors raised only by modules that import torch: caught when their module is loaded (an
-# error class cannot be raised before its module is imported), so a config error is
-# reported without paying the ~3 s torch import just to name them.
-HEAVY_USER_ERRORS = {"foodmtl.data.dataset": "CorruptImageError", "foodmtl.engine.checkpoint": "CheckpointError"}
+from foodmtl.errors import INTERRUPTED, USAGE_ERROR, USER_ERRORS
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,31 +32,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    from foodmtl.config import ConfigError
-    from foodmtl.data.errors import DataError
-    from foodmtl.output import OutputError
-    from foodmtl.registry import UnknownNameError
-
-    heavy = tuple(getattr(sys.modules[module], name) for module, name in HEAVY_USER_ERRORS.items()
-                  if module in sys.modules)
-    return (FileNotFoundError, FileExistsError, PermissionError, OutputError, ConfigError, DataError,
-            UnknownNameError, *heavy)
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except Exception as exc:
-        if not isinstance(exc, user_errors()):
+        if not isinstance(exc, USER_ERRORS):
             raise
         print(f"error: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:  # before training installs its handler (which checkpoints, then exits 130)
-        from foodmtl.exit_codes import INTERRUPTED
-
         print("interrupted (Ctrl-C)", file=sys.stderr)
         return INTERRUPTED
 

@@ -16,7 +16,7 @@ torch.set_num_threads(2)
 @pytest.fixture(scope="session")
 def synthfood_root(tmp_path_factory):
     """A tiny SynthFood set shared by the end-to-end tests (seconds to make)."""
-    from foodmtl.data.synthfood import generate_synthfood
+    from foodmtl.synthfood.generate import generate_synthfood
 
     root = tmp_path_factory.mktemp("data") / "synthfood"
     generate_synthfood(root, dishes=6, per_dish=16, size=64, seed=0)

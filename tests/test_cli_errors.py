@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from foodmtl.cli import main
-from foodmtl.data.errors import DataError
+from foodmtl.errors import DataError
 
 ROOT = Path(__file__).parents[1]
 FOODMTL = Path(sys.executable).with_name("foodmtl")

@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from foodmtl.config import Config, ConfigError, load_config, save_config
+from foodmtl.config import Config, load_config, save_config
+
+from foodmtl.errors import ConfigError
 
 
 def test_defaults_then_yaml_then_overrides(tmp_path):
@@ -65,7 +67,7 @@ def test_saved_config_round_trips(tmp_path):
 @pytest.mark.parametrize("path", sorted(str(p) for p in (Path(__file__).parents[1] / "experiments").rglob("*.yaml")))
 def test_every_shipped_experiment_loads(path):
     """Experiments, and every run of each sweep spec (a YAML with ``base:``)."""
-    from foodmtl import sweep
+    from foodmtl.analysis import sweep
 
     if "base" in (yaml.safe_load(Path(path).read_text()) or {}):
         cfgs = [load_config(run.args[0], run.args[1:]) for run in sweep.expand(sweep.load_spec(path))]
@@ -189,15 +191,29 @@ def test_unknown_names_name_the_key_and_close_names(override, message):
 
 
 def test_light_name_lists_match_the_registries():
-    """foodmtl/names.py lets a config be checked without torch; it must list what is registered."""
-    from foodmtl.data.builder import DATASETS
-    from foodmtl.names import DATASET_NAMES, WEIGHTING_ALIASES, WEIGHTING_NAMES
+    """foodmtl/config/names.py lets a config be checked without torch; it must list what is registered."""
+    from foodmtl.config.names import WEIGHTING_ALIASES, WEIGHTING_NAMES
     from foodmtl.weighting import WEIGHTINGS
 
-    remedy = "a registered name must also be listed in foodmtl/names.py"
+    remedy = "a registered name must also be listed in foodmtl/config/names.py"
     assert sorted(WEIGHTING_NAMES) == WEIGHTINGS.names(), remedy
-    assert sorted(DATASET_NAMES) == DATASETS.names(), remedy
     assert WEIGHTINGS.aliases == WEIGHTING_ALIASES and set(WEIGHTING_ALIASES.values()) <= set(WEIGHTING_NAMES)
+
+
+def test_every_data_set_module_is_found_by_name_and_keeps_the_contract():
+    """A data set is one module of foodmtl/data/sets: the config's name check lists the folder, and
+    every module listed has ``load(root, options)``."""
+    import inspect
+
+    from foodmtl.data import sets
+
+    names = sets.names()
+    assert {"food101", "foodx251", "food2k", "food1k", "synthfood", "nutrition5k", "coco_instances"} <= set(names)
+    for name in names:
+        assert list(inspect.signature(sets.get(name).load).parameters) == ["root", "options"], name
+    assert sets.get("Food101").__name__ == "foodmtl.data.sets.food101"
+    with pytest.raises(ConfigError, match="did you mean: food101"):
+        load_config(None, ["data.dataset=food102"])
 
 
 def test_decoder_names_and_options_are_checked_with_the_config():
@@ -216,7 +232,7 @@ def test_decoder_names_and_options_are_checked_with_the_config():
 def test_shipped_timm_names_match_the_installed_timm():
     import timm
 
-    from foodmtl import timm_names
+    from foodmtl.config import timm_names
 
     if timm.__version__ != timm_names.TIMM_VERSION:
         pytest.skip(f"timm {timm.__version__} installed; the list is of {timm_names.TIMM_VERSION} (checked late)")
@@ -224,7 +240,7 @@ def test_shipped_timm_names_match_the_installed_timm():
 
 
 def test_registry_ignores_case_and_rejects_names_that_differ_only_in_case():
-    from foodmtl.registry import Registry, UnknownNameError
+    from foodmtl.utils.registry import Registry, UnknownNameError
 
     reg = Registry("thing", aliases={"Alias": "abc"})
     reg.register("abc")(1)

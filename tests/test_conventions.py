@@ -20,13 +20,14 @@ from timm.utils.summary import update_summary
 
 import wandb_records
 from foodmtl.cli import main
-from foodmtl.config import load_config, save_config, task_options
+from foodmtl.config import load_config, save_config
+from foodmtl.tasks import task_options
 from foodmtl.data.builder import build_data
 from foodmtl.engine.distributed import DistInfo
 from foodmtl.engine.evaluate import eval_loader, evaluate
 from foodmtl.engine.trainer import train
 from foodmtl.models.multitask import build_model
-from foodmtl.output import OutputError
+from foodmtl.utils.output import OutputError
 from foodmtl.tasks import IGNORE_INDEX, metric_direction
 from foodmtl.tracking import Tracker
 from foodmtl.tracking import epoch_meter, progress as progress_module
@@ -248,8 +249,8 @@ def test_reading_wandb_without_key_or_server_is_one_error_line(no_wandb_login, m
 def test_a_wandb_api_error_is_one_line(monkeypatch, capsys):
     import wandb
 
-    from foodmtl import runs
-    from foodmtl.tracking import wandb_api
+    from foodmtl.analysis import runs
+    from foodmtl.analysis import wandb_api
 
     def failing(path, group=None):
         raise wandb.errors.CommError("Could not find project foodmtl\nfull GraphQL response ...")

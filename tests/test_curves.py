@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from foodmtl.cli import main
-from foodmtl.config import ConfigError
-from foodmtl.runs import Run
-from foodmtl.viz.curves import LINESTYLES, MARKERS, metric_label, validation_figure, weights_figure
+from foodmtl.errors import ConfigError
+from foodmtl.analysis.runs import Run
+from foodmtl.analysis.curves import LINESTYLES, MARKERS, metric_label, validation_figure, weights_figure
 
 TASKS = ("dish", "category", "cuisine", "ingredients")
 WEIGHTS = {"uniform": (1.0, 1.0, 1.0, 1.0), "manual": (5.0, 2.0, 2.0, 1.0)}

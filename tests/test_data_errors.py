@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from foodmtl.data.coco import coco_to_masks
-from foodmtl.data.errors import DataError
-from foodmtl.data.food101 import read_food101
-from foodmtl.data.foodseg103 import read_foodseg103
-from foodmtl.data.foodx251 import read_foodx251
+from foodmtl.data.sets.coco import coco_to_masks
+from foodmtl.errors import DataError
+from foodmtl.data.sets.food101 import read_food101
+from foodmtl.data.sets.foodseg103 import read_foodseg103
+from foodmtl.data.sets.foodx251 import read_foodx251
 from miniatures import make_coco, make_food101, make_foodx251
 
 REPO = Path(__file__).resolve().parents[1]

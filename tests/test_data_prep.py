@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from foodmtl.data.food101 import read_food101
-from foodmtl.data.foodx251 import read_foodx251
+from foodmtl.data.sets.food101 import read_food101
+from foodmtl.data.sets.foodx251 import read_foodx251
 from miniatures import break_header, make_food101, make_foodx251, truncate_scan, write_jpeg
 
 REPO = Path(__file__).resolve().parents[1]

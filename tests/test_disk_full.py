@@ -19,7 +19,7 @@ import torch
 
 from foodmtl.engine import checkpoint as checkpoint_module
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from foodmtl.output import OutputError
+from foodmtl.utils.output import OutputError
 from foodmtl.tracking.local import JsonlWriter, read_jsonl, write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]

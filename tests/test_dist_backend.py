@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from foodmtl.cli import main
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.engine.distributed import BACKEND_ENV, dist_backend, pick_device
 
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from foodmtl.data.errors import DataError
-from foodmtl.data.food101 import read_food101
+from foodmtl.errors import DataError
+from foodmtl.data.sets.food101 import read_food101
 from foodmtl.data.table import COLUMNS
 from miniatures import make_food101
 

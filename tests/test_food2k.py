@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from foodmtl.data.builder import DATASETS
-from foodmtl.data.errors import DataError
-from foodmtl.data.food2k import read_food1k, read_food2k
-from foodmtl.data.label_list import read_label_list
+from foodmtl.data import sets
+from foodmtl.errors import DataError
+from foodmtl.data.sets.food2k import read_food1k, read_food2k
+from foodmtl.data.formats.label_list import read_label_list
 from foodmtl.data.table import COLUMNS
 from miniatures import break_header, write_jpeg
 
@@ -211,14 +211,14 @@ def test_list_parser_matches_a_plain_python_reference(tmp_path):
 
 def test_registered_dish_only_unless_a_taxonomy_is_given(tmp_path):
     root = make_food2k(tmp_path / "food2k")
-    assert set(DATASETS.get("food2k")(str(root), None).vocab) == {"dish"}
+    assert set(sets.load("food2k", str(root)).vocab) == {"dish"}
     csv = tmp_path / "taxonomy.csv"
     csv.write_text("dish,category,cuisine,ingredients\nNapoleon cake,cake,chinese,pastry;cream\n")
-    table = DATASETS.get("food2k")(str(root), str(csv))
+    table = sets.load("food2k", str(root), sets.LoadOptions(taxonomy=str(csv)))
     cakes = table.frame[table.frame["dish"] == "Napoleon cake"]
     assert set(cakes["category"]) == {"cake"} and table.vocab["category"] == ["cake"]
     assert table.frame.loc[table.frame["dish"] != "Napoleon cake", "category"].isna().all()
-    assert set(DATASETS.get("food1k")(str(make_food1k(tmp_path / "food1k")), None).vocab) == {"dish"}
+    assert set(sets.load("food1k", str(make_food1k(tmp_path / "food1k"))).vocab) == {"dish"}
 
 
 def run(script: str, *args) -> subprocess.CompletedProcess:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from foodmtl.data.errors import DataError
-from foodmtl.data.foodx251 import read_foodx251
+from foodmtl.errors import DataError
+from foodmtl.data.sets.foodx251 import read_foodx251
 from foodmtl.data.table import COLUMNS
 from miniatures import FOODX251_CLASSES, make_foodx251
 

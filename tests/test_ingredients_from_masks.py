@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.data.builder import build_tasks
 from foodmtl.data.dataset import FoodDataset, collate
 from foodmtl.data.table import SampleTable, empty_columns

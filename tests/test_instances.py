@@ -9,9 +9,9 @@ from pycocotools import mask as mask_utils
 
 from foodmtl.config import load_config
 from foodmtl.data.builder import build_data
-from foodmtl.data.coco_instances import load_instances, read_coco_instances
+from foodmtl.data.sets.coco_instances import load_instances, read_coco_instances
 from foodmtl.data.dataset import collate
-from foodmtl.engine.coco_metrics import coco_ap
+from foodmtl.tasks.metrics.coco import coco_ap
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.trainer import train
 from foodmtl.models.backbone import Backbone
@@ -221,7 +221,7 @@ def test_predict_draws_instances_and_writes_coco_results(synthfood_root, tmp_pat
 def trivial_ap(dataset) -> float:
     """segm AP of a predictor that knows the most frequent class and marks the whole image as one
     instance of it, with full confidence."""
-    from foodmtl.engine.coco_metrics import coco_shape, image_truth
+    from foodmtl.tasks.metrics.coco import coco_shape, image_truth
     truth, counts = {}, np.zeros(len(dataset.tasks[0].classes), int)
     for i in range(len(dataset)):
         target = dataset[i]["targets"]["instances"]

@@ -16,7 +16,7 @@ TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny
 
 @pytest.mark.slow
 def test_uniform_lets_a_raw_unit_loss_dominate_and_famo_recovers_the_dish(tmp_path_factory):
-    from foodmtl.data.synthfood import generate_synthfood
+    from foodmtl.synthfood.generate import generate_synthfood
 
     root = generate_synthfood(tmp_path_factory.mktemp("ka") / "sf", dishes=6, per_dish=16, size=64, seed=0)
     top1 = {}

@@ -3,7 +3,9 @@ import pytest
 from PIL import Image
 import torch
 
-from foodmtl.config import ConfigError, load_config
+from foodmtl.config import load_config
+
+from foodmtl.errors import ConfigError
 from foodmtl.data.builder import build_data, merge_vocab, train_loader
 from foodmtl.engine.trainer import train
 from foodmtl.tasks import IGNORE_INDEX, SEG_IGNORE

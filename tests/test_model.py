@@ -4,7 +4,7 @@ import torch
 from foodmtl.config import ModelConfig
 from foodmtl.models.backbone import check_backbone_name, create_timm
 from foodmtl.models.multitask import build_model
-from foodmtl.registry import UnknownNameError
+from foodmtl.utils.registry import UnknownNameError
 from foodmtl.tasks import TaskSpec
 
 TASKS = [TaskSpec("dish", "multiclass", ("a", "b", "c")), TaskSpec("ingredients", "multilabel", ("x", "y"))]

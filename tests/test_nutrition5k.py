@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from foodmtl.data.errors import DataError
-from foodmtl.data.nutrition5k import read_nutrition5k
+from foodmtl.errors import DataError
+from foodmtl.data.sets.nutrition5k import read_nutrition5k
 
 ROWS_CAFE1 = [
     # totals match the ingredients' grams (150 + 50)

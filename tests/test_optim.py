@@ -5,7 +5,7 @@ import torch
 from timm.optim import list_optimizers, param_groups_layer_decay, param_groups_weight_decay
 
 from foodmtl.config import OptimConfig
-from foodmtl.config_check import OPTIMIZERS
+from foodmtl.config.check import OPTIMIZERS
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.optim import build_optimizer, join, param_groups, warmup_cosine
 from foodmtl.models.backbone import Backbone

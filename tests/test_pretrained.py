@@ -8,7 +8,7 @@ import torch
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.models.backbone import create_timm
 
 HUB_ID = timm.models.get_pretrained_cfg("resnet18").hf_hub_id  # timm/resnet18.a1_in1k
@@ -69,7 +69,7 @@ def test_missing_pretrained_file_is_named(tmp_path):
 
 def test_backbone_names_smp_prefix_and_bad_tag():
     from foodmtl.models.backbone import check_backbone_name
-    from foodmtl.registry import UnknownNameError
+    from foodmtl.utils.registry import UnknownNameError
 
     assert check_backbone_name("tu-resnet18.a1_in1k") == "resnet18.a1_in1k"
     with pytest.raises(UnknownNameError, match="pretrained tag of resnet18 'resnet18.a1in1k'; did you mean: "

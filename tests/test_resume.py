@@ -19,7 +19,7 @@ from foodmtl.cli import main
 from foodmtl.config import load_config
 from foodmtl.engine import checkpoint as checkpoint_module
 from foodmtl.engine.checkpoint import load_checkpoint
-from foodmtl.engine.preemption import EXIT_PREEMPTED
+from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
 from foodmtl.engine.step import NonFiniteLossError
 from foodmtl.engine.trainer import train, warmup_cosine
 from foodmtl.tracking.local import read_jsonl
@@ -286,7 +286,7 @@ def readme_commands(marker: str) -> list[list[str]]:
 
 def test_readme_resume_example_works_as_written(tmp_path, monkeypatch):
     """Run where data/synthfood is a small SynthFood (36 training images: one batch of the demo's 32)."""
-    from foodmtl.data.synthfood import generate_synthfood
+    from foodmtl.synthfood.generate import generate_synthfood
 
     generate_synthfood(tmp_path / "data" / "synthfood", dishes=6, per_dish=7, size=64, seed=0)
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")

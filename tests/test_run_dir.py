@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from foodmtl.cli import main
-from foodmtl.config import ConfigError, load_config
+from foodmtl.config import load_config
+from foodmtl.errors import ConfigError
 from foodmtl.data.builder import build_data
 from foodmtl.engine import run_dir as run_dir_module
 from foodmtl.engine.preflight import metric_names, require_metric, require_training_steps
 from foodmtl.engine.run_dir import claim_run_dir, previous_checkpoint
-from foodmtl.registry import UnknownNameError
+from foodmtl.utils.registry import UnknownNameError
 from foodmtl.tasks import TaskSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def test_metric_names_are_those_an_evaluation_reports(synthfood_root):
     """Checked against the keys a real evaluation of every task kind on SynthFood returns."""
     import torch
 
-    from foodmtl.config import task_options
+    from foodmtl.tasks import task_options
     from foodmtl.engine.distributed import DistInfo
     from foodmtl.engine.evaluate import eval_loader, evaluate
     from foodmtl.models.multitask import build_model

@@ -11,11 +11,11 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from foodmtl.data.coco import coco_to_masks, read_coco_masks
-from foodmtl.data.coco_shapes import compressed_runs
+from foodmtl.data.sets.coco import coco_to_masks, read_coco_masks
+from foodmtl.data.formats.coco_shapes import compressed_runs
 from foodmtl.data.dataset import FoodDataset
-from foodmtl.data.errors import SampleError
-from foodmtl.data.foodseg103 import read_category_ids, read_foodseg103
+from foodmtl.errors import SampleError
+from foodmtl.data.sets.foodseg103 import read_category_ids, read_foodseg103
 from foodmtl.data.masks import mask_dtype, mask_ignore_value, read_mask, write_mask
 from foodmtl.data.transforms import eval_transform
 from foodmtl.tasks import TaskSpec
@@ -242,18 +242,18 @@ def test_data_prep_script_runs_from_the_repo_root(coco_files, tmp_path):
 
 
 def test_coco_dataset_reads_converted_splits_and_names_the_conversion_command(tmp_path):
-    from foodmtl.data.builder import DATASETS
+    from foodmtl.data import sets
 
     root = tmp_path / "coco"
     images = root / "train" / "images"
     images.mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "a.jpg")
     with pytest.raises(FileNotFoundError, match="(?s)train/masks.*coco_to_masks.py"):
-        DATASETS.get("coco")(str(root), None)
+        sets.load("coco", str(root))
     (root / "train" / "masks").mkdir()
     Image.fromarray(np.ones((8, 8), np.uint8)).save(root / "train" / "masks" / "a.png")
     (root / "train" / "masks" / "category_id.txt").write_text("0\tbackground\n1\trice\n")
-    table = DATASETS.get("coco")(str(root), None)
+    table = sets.load("coco", str(root))
     assert table.vocab["segmentation"] == ["background", "rice"]
     assert table.frame["split"].tolist() == ["train"] and table.frame["mask"].iloc[0].endswith("a.png")
 

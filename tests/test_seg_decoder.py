@@ -8,7 +8,9 @@ import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
 
-from foodmtl.config import ConfigError, ModelConfig, load_config
+from foodmtl.config import ModelConfig, load_config
+
+from foodmtl.errors import ConfigError
 from foodmtl.models.backbone import DILATABLE, Backbone
 from foodmtl.models.decoders import OPTIONS, build_decoder, encoder_output_stride
 from foodmtl.models.decoders.fcn import bilinear_upsampler

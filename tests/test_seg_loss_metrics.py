@@ -8,8 +8,8 @@ from segmentation_models_pytorch.losses import DiceLoss
 from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
                                          MulticlassJaccardIndex)
 
-from foodmtl.engine.seg_loss import segmentation_loss
-from foodmtl.engine.seg_metrics import SegmentationMetrics
+from foodmtl.tasks.losses.segmentation import segmentation_loss
+from foodmtl.tasks.metrics.segmentation import SegmentationMetrics
 from foodmtl.tasks import SEG_IGNORE
 
 IGNORE = SEG_IGNORE  # the training targets' ignore index (-1)

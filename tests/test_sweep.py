@@ -15,9 +15,10 @@ import torch
 import yaml
 
 from foodmtl.cli import main, parser
-from foodmtl.config import ConfigError, load_config
-from foodmtl.engine.preemption import EXIT_PREEMPTED
-from foodmtl.sweep import expand, load_spec, slurm_script, torchrun_commands, wandb_sweep
+from foodmtl.config import load_config
+from foodmtl.errors import ConfigError
+from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
+from foodmtl.analysis.sweep import expand, load_spec, slurm_script, torchrun_commands, wandb_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
@@ -189,7 +190,7 @@ def test_jobs_runs_several_trainings_at_once_with_the_threads_split(synthfood_ro
         return real_popen(command, env=env, **kwargs)
 
     monkeypatch.setattr(subprocess, "Popen", recording_popen)
-    with caplog.at_level("INFO", logger="foodmtl.sweep"):
+    with caplog.at_level("INFO", logger="foodmtl.analysis.sweep"):
         assert main(["sweep", str(spec), "--jobs", "2"]) == 0
     events = [r.getMessage().split()[0] if r.getMessage().startswith("start") else "end"
               for r in caplog.records if r.getMessage().startswith("start") or " ok in " in r.getMessage()]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from foodmtl.data.food101 import read_food101
-from foodmtl.data.foodseg103 import read_foodseg103
-from foodmtl.data.nutrition5k import read_nutrition5k
-from foodmtl.data.synthfood import INGREDIENTS, REFERENCE_SIDE, design_dishes, generate_synthfood
+from foodmtl.data.sets.food101 import read_food101
+from foodmtl.data.sets.foodseg103 import read_foodseg103
+from foodmtl.data.sets.nutrition5k import read_nutrition5k
+from foodmtl.synthfood.generate import INGREDIENTS, REFERENCE_SIDE, design_dishes, generate_synthfood
 from foodmtl.data.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def test_masked_pixels_have_their_ingredient_colour(root):
 
 def test_mask_follows_the_last_drawn_layer_including_utensils(monkeypatch):
     """With flat, exact ingredient colours, mask k <=> pixel has colour k (later pieces and utensils win)."""
-    import foodmtl.data.synthfood as synthfood
+    import foodmtl.synthfood.generate as synthfood
 
     monkeypatch.setattr(synthfood, "OCCLUSION", 1.0)
     monkeypatch.setattr(synthfood, "piece_colours", lambda ingredient, *_: np.array(ingredient.rgb, np.float32))
@@ -243,7 +243,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
 
 
 def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
-    import foodmtl.data.synthfood as synthfood
+    import foodmtl.synthfood.generate as synthfood
 
     def broken(*args):
         raise OSError("disk full")

@@ -14,15 +14,16 @@ import pytest
 import yaml
 
 from foodmtl.cli import main
-from foodmtl.comparable import check_comparable, select
-from foodmtl.config import Config, ConfigError, load_config, to_dict
+from foodmtl.analysis.comparable import check_comparable, select
+from foodmtl.config import Config, load_config, to_dict
+from foodmtl.errors import ConfigError
 from foodmtl.engine.trainer import train
-from foodmtl.registry import UnknownNameError
-from foodmtl.runs import Run, load_group, method_name
-from foodmtl.seed_stats import estimate
-from foodmtl.table_formats import render
-from foodmtl.tables import runs_frame, summarize
-from foodmtl.viz.curves import seed_mean
+from foodmtl.utils.registry import UnknownNameError
+from foodmtl.analysis.runs import Run, load_group, method_name
+from foodmtl.analysis.seed_stats import estimate
+from foodmtl.analysis.table_formats import render
+from foodmtl.analysis.tables import runs_frame, summarize
+from foodmtl.analysis.curves import seed_mean
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
 RUNS = {"uniform-s0": [], "uniform-s1": [], "uncertainty-s0": ["weighting.name=uncertainty"],
         "single-dish-s0": ["tasks=[dish]"], "single-ingredients-s0": ["tasks=[ingredients]",
@@ -437,7 +438,7 @@ def test_wandb_runs_read_final_metrics_from_the_history(runs_dir, monkeypatch, c
         assert run.final == pytest.approx(local[run.name].final)
         assert run.history == local[run.name].history
     capsys.readouterr()
-    monkeypatch.setattr("foodmtl.tracking.wandb_api.require_api", lambda source: None)  # no key or server here
+    monkeypatch.setattr("foodmtl.analysis.wandb_api.require_api", lambda source: None)  # no key or server here
     assert main(["table", "wandb:ent/proj", "--group", "abl", "--format", "csv"]) == 0
     from_wandb = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert main(["table", str(runs_dir), "--format", "csv"]) == 0

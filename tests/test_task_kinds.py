@@ -7,13 +7,13 @@ import pytest
 import torch
 from torchmetrics.regression import MeanAbsoluteError
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.data.builder import build_tasks
 from foodmtl.engine.checkpoint import save_checkpoint
 from foodmtl.engine.inference import load_trained
 from foodmtl.engine.metrics import TaskMetrics
 from foodmtl.engine.objective import Objective
-from foodmtl.registry import UnknownNameError
+from foodmtl.utils.registry import UnknownNameError
 from foodmtl.tasks import IGNORE_INDEX, KIND_NAMES, TaskSpec, get_kind, metric_direction
 from foodmtl.weighting import build_weighting
 
@@ -105,7 +105,7 @@ def test_regression_fit_uses_labelled_training_values_and_predicts_in_units():
 @pytest.mark.parametrize("kind, factor", [("regression", 0.5), ("multiclass", 1.0)])
 def test_uncertainty_uses_each_kinds_likelihood(kind, factor):
     """Kendall et al. 2018: d/ds [f e^{-s} L + s/2] = -f e^{-s} L + 1/2 and d/dL = f e^{-s}."""
-    strategy = build_weighting("uncertainty", ["t"], {"init": 0.3}, {"t": kind})
+    strategy = build_weighting("uncertainty", ["t"], {"init": 0.3}, {"t": get_kind(kind).likelihood})
     loss = torch.tensor(2.0, requires_grad=True)
     out = strategy({"t": loss})
     out.total.backward()

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from foodmtl.data.errors import DataError
-from foodmtl.data.food101 import read_food101
-from foodmtl.data.foodx251 import read_foodx251
+from foodmtl.errors import DataError
+from foodmtl.data.sets.food101 import read_food101
+from foodmtl.data.sets.foodx251 import read_foodx251
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.taxonomy import attach_taxonomy, builtin_ingredients, load_taxonomy, uncovered_dishes
 from miniatures import make_food101, make_foodx251

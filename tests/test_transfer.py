@@ -11,8 +11,9 @@ from albumentations.pytorch import ToTensorV2
 from safetensors.torch import load_file
 
 from foodmtl.cli import main
-from foodmtl.config import Config, ConfigError, load_config, to_dict
-from foodmtl.data.synthfood import generate_synthfood
+from foodmtl.config import Config, load_config, to_dict
+from foodmtl.errors import ConfigError
+from foodmtl.synthfood.generate import generate_synthfood
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PRESETS, train_transform
 from foodmtl.engine.checkpoint import load_checkpoint, save_checkpoint
 from foodmtl.engine.trainer import Trainer

@@ -10,11 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from foodmtl.config import ConfigError, load_config
-from foodmtl.data.builder import DATASETS, build_data
-from foodmtl.data.errors import DataError
+from foodmtl.config import load_config
+
+from foodmtl.errors import ConfigError
+from foodmtl.data import sets
+from foodmtl.data.builder import build_data
+from foodmtl.errors import DataError
 from foodmtl.data.masks import read_mask
-from foodmtl.data.uecfoodpix import read_uecfoodpix
+from foodmtl.data.sets.uecfoodpix import read_uecfoodpix
 from foodmtl.tasks import IGNORE_INDEX, SEG_IGNORE
 from miniatures import write_jpeg
 from test_vireofood172 import build as build_vireofood172
@@ -129,7 +132,7 @@ def test_missing_release_names_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="(?s)UEC-FoodPix Complete not found.*mm.cs.uec.ac.jp/uecfoodpix"):
         read_uecfoodpix(tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="no dish label to join a taxonomy on"):
-        DATASETS.get("uecfoodpix")(str(build(tmp_path / "u")), "food101")
+        sets.load("uecfoodpix", str(build(tmp_path / "u")), sets.LoadOptions(taxonomy="food101"))
 
 
 def test_verify_notes_the_dropped_pairs_and_reports_a_missing_mask(tmp_path):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from foodmtl.data.builder import DATASETS
-from foodmtl.data.errors import DataError
-from foodmtl.data.vireofood172 import read_vireofood172
+from foodmtl.data import sets
+from foodmtl.errors import DataError
+from foodmtl.data.sets.vireofood172 import read_vireofood172
 from miniatures import write_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_a_taxonomy_adds_category_and_keeps_the_images_ingredients(tmp_path):
     csv = tmp_path / "taxonomy.csv"
     csv.write_text("dish,category,cuisine,ingredients\nBraised pork,meat,Chinese,pork;sugar\n"
                    "Mapo tofu,tofu,Sichuan,tofu\nFried rice,rice,Chinese,rice\n")
-    table = DATASETS.get("vireofood172")(str(build(tmp_path / "v")), str(csv))
+    table = sets.load("vireofood172", str(build(tmp_path / "v")), sets.LoadOptions(taxonomy=str(csv)))
     rows = by_name(table)
     assert rows["1_1.jpg"]["category"] == "meat" and rows["2_2.jpg"]["cuisine"] == "Sichuan"
     assert rows["1_1.jpg"]["ingredients"] == ("Pork", "Scallion") and rows["1_3.jpg"]["ingredients"] is None

@@ -12,9 +12,9 @@ from foodmtl.engine.distributed import DistInfo
 from foodmtl.models.backbone import Backbone
 from foodmtl.models.multitask import ModelOutput, MultiTaskModel
 from foodmtl.tasks import IGNORE_INDEX, TaskSpec
-from foodmtl.viz.confusion import (MAX_CELL_COUNTS, confused_pairs, confusion_figure, confusion_matrices,
+from foodmtl.analysis.confusion import (MAX_CELL_COUNTS, confused_pairs, confusion_figure, confusion_matrices,
                                    confusion_plots, label_step, row_normalised)
-from foodmtl.viz.embedding import embedding_maps, scatter
+from foodmtl.analysis.embedding import embedding_maps, scatter
 from foodmtl.viz.overlay import (ALPHA, GREY, OUTLINE, PANEL_MAX, PANEL_MIN, comparison_figure, display_size,
                                  enlarged, legend_entries, prediction_figure, stripes, tinted)
 from foodmtl.viz.palette import as_float, class_colours, mask_colours

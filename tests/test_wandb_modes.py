@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import wandb_records
-from foodmtl.config import ConfigError, load_config
+from foodmtl.config import load_config
+from foodmtl.errors import ConfigError
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
 from foodmtl.engine.step import NonFiniteLossError
 from foodmtl.engine.trainer import train

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from foodmtl.registry import UnknownNameError
+from foodmtl.utils.registry import UnknownNameError
 from foodmtl.weighting import WEIGHTINGS, build_weighting
 
 TASKS = ["dish", "category", "ingredients"]

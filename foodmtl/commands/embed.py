@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from foodmtl.engine.distributed import pick_device
     from foodmtl.engine.inference import load_with_data
     from foodmtl.tracking.progress import progress
-    from foodmtl.viz.embedding import embedding_maps, subset, unaugmented
+    from foodmtl.analysis.embedding import embedding_maps, subset, unaugmented
 
     device = pick_device("cpu" if args.cpu else "auto", 0)
     model, cfg, data = load_with_data(args.checkpoint, args.overrides, device)

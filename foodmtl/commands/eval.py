@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     metrics, skipped = evaluate(model, loader, info, cfg.train.amp, show_progress=True)
     plots = []
     if args.plots:  # a second pass over the eval split
-        from foodmtl.viz.confusion import confusion_plots
+        from foodmtl.analysis.confusion import confusion_plots
         plots = confusion_plots(model, loader, info, args.plots, cfg.train.amp)
     cleanup()
     if info.is_main:

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from foodmtl.config import ConfigError
+    from foodmtl.errors import ConfigError
 
     if args.out.suffix != SUFFIX:
         raise ConfigError(f"--out {args.out}: the file must end in {SUFFIX} (timm picks its loader by the extension)")
@@ -46,8 +46,8 @@ def export_backbone(checkpoint: str | Path, out: Path) -> tuple[str, int, list[s
 
     from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
     from foodmtl.models.timm_keys import reference_model, timm_keys
-    from foodmtl.names import timm_name
-    from foodmtl.output import atomic_write
+    from foodmtl.config.names import timm_name
+    from foodmtl.utils.output import atomic_write
 
     state = load_checkpoint(checkpoint)
     name = timm_name(state["config"]["model"]["backbone"])

@@ -20,15 +20,15 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from foodmtl.config import ConfigError
-    from foodmtl.tracking.wandb_api import load_group
+    from foodmtl.errors import ConfigError
+    from foodmtl.analysis.wandb_api import load_group
 
     if args.smooth < 1:
         raise ConfigError(f"--smooth {args.smooth}: the rolling mean needs at least 1 step")
     runs = load_group(args.source, args.group)  # before matplotlib is imported: a wandb: source fails in ~1 s
 
-    from foodmtl.tables import is_single
-    from foodmtl.viz.curves import plot_validation, plot_weights
+    from foodmtl.analysis.tables import is_single
+    from foodmtl.analysis.curves import plot_validation, plot_weights
 
     group = runs[0].group
     out = Path(args.out)

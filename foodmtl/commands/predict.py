@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from foodmtl.engine.distributed import pick_device
     from foodmtl.engine.inference import load_trained
     from foodmtl.engine.predict import predict
-    from foodmtl.output import OutputError
+    from foodmtl.utils.output import OutputError
     from foodmtl.tracking.progress import progress
 
     device = pick_device("cpu" if args.cpu else "auto", 0)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report(records: list[dict], out: Path | None) -> None:
     """The JSON on stdout; with ``out``, in ``out/predictions.json`` and one line on stdout."""
-    from foodmtl.output import atomic_write
+    from foodmtl.utils.output import atomic_write
 
     text = json.dumps(records, indent=2)
     if out is None:

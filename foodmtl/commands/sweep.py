@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from foodmtl import sweep
+    from foodmtl.analysis import sweep
 
     spec = sweep.load_spec(args.spec)
     runs = sweep.select(sweep.expand(spec), args.run)

@@ -28,13 +28,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from foodmtl.tracking.wandb_api import load_group
+    from foodmtl.analysis.wandb_api import load_group
 
     runs = load_group(args.source, args.group)  # before pandas is imported: a wandb: source fails in ~1 s
 
-    from foodmtl.comparable import check_comparable, select
-    from foodmtl.table_formats import render
-    from foodmtl.tables import runs_frame, summarize
+    from foodmtl.analysis.comparable import check_comparable, select
+    from foodmtl.analysis.table_formats import render
+    from foodmtl.analysis.tables import runs_frame, summarize
 
     runs = select(runs, args.where)
     check_comparable(runs)

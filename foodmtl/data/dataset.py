@@ -6,7 +6,6 @@ The index (image paths, every task's labels) lives in flat numpy columns
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 import torch
@@ -15,22 +14,13 @@ from torch.utils.data import Dataset
 
 from foodmtl.data.columns import StringColumn
 from foodmtl.data.decode import decode_side, load_rgb
-from foodmtl.data.errors import SampleError
+from foodmtl.errors import CorruptImageError, SampleError
 from foodmtl.data.table import SampleTable
 from foodmtl.tasks import TaskSpec, get_kind
 
 log = logging.getLogger(__name__)
 
 UNREADABLE = (OSError, ValueError, SyntaxError)  # what PIL raises on corrupt/truncated files
-
-
-class CorruptImageError(RuntimeError):
-    """Strict mode: a sample that cannot be read. Its message names the file on the first line,
-    also when a DataLoader worker re-raises it (which prepends "Caught ... Original Traceback")."""
-
-    def __init__(self, message: str = ""):
-        found = re.findall(rf"{type(self).__name__}: (.+)", message)
-        super().__init__(found[-1] if "Original Traceback" in message and found else message)
 
 
 class FoodDataset(Dataset):

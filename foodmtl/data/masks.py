@@ -8,7 +8,7 @@ crowd regions) is the largest value of the file's type, never a class id: 255 in
 task maps it to the training ignore index (``foodmtl.tasks.SEG_IGNORE``, -1). Pillow opens a 16-bit grayscale
 PNG as mode ``I;16`` (older releases: ``I``, int32); both are returned as uint16. An RGB or RGBA
 mask holds the ids in its red channel, which is what is read (UEC-FoodPix Complete's masks, see
-``foodmtl/data/uecfoodpix.py``; G and B are not read).
+``foodmtl/data/sets/uecfoodpix.py``; G and B are not read).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from foodmtl.data.errors import SampleError
+from foodmtl.errors import SampleError
 
 IGNORE = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 

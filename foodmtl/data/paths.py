@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from foodmtl.data.errors import DataError
+from foodmtl.errors import DataError
 
 
 def require_path(path: Path, dataset: str, how_to_get: str, alternative: Path | None = None) -> None:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from foodmtl.tasks import KNOWN_TASKS
+from foodmtl.config.tasks import KNOWN_TASKS
+from foodmtl.errors import ConfigError
 
 COLUMNS = ("image", "split", "source", *dict.fromkeys(t.column for t in KNOWN_TASKS.values()))
 
@@ -54,3 +55,26 @@ class SampleTable:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+def concat_tables(tables: list[SampleTable]) -> SampleTable:
+    """One table of several parts of one data set (e.g. its splits): rows in order, vocabularies
+    merged (``merge_vocab``), every part's notes."""
+    return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True), merge_vocab([t.vocab for t in tables]),
+                       [note for t in tables for note in t.notes])
+
+
+def merge_vocab(vocabs: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+    """Union of class names per task, in order of first appearance. A task whose label files store
+    class ids (``TaskKind.ids_in_files``: masks) must list the same classes in every part."""
+    from foodmtl.tasks import TASK_KINDS, get_kind
+
+    merged: dict[str, list[str]] = {}
+    for vocab in vocabs:
+        for task, names in vocab.items():
+            if task in merged and merged[task] != names and get_kind(TASK_KINDS[task]).ids_in_files:
+                raise ConfigError(f"sources disagree on the {task} classes; its files store class ids, "
+                                  "so remap one source's files to the other's classes (category_id.txt) first")
+            known = merged.setdefault(task, [])
+            known.extend(n for n in names if n not in known)
+    return merged

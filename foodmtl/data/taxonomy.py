@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.errors import DataError
+from foodmtl.errors import DataError
 from foodmtl.data.paths import read_text
 from foodmtl.data.table import SampleTable
 

@@ -11,11 +11,8 @@ from typing import Any
 
 import torch
 
-from foodmtl.output import OutputError, atomic_write
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, truncated or not a foodmtl checkpoint."""
+from foodmtl.errors import CheckpointError, OutputError
+from foodmtl.utils.output import atomic_write
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 BACKEND_ENV = "FOODMTL_DIST_BACKEND"  # gloo | nccl, instead of nccl on GPU and gloo on CPU

@@ -19,7 +19,7 @@ from __future__ import annotations
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.models.timm_keys import layer_ids, named_timm_parameters, reference_model
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from foodmtl.config import (Config, ConfigError, DataConfig, deep_merge, from_dict, parse_override, set_dotted,
-                            task_options)
+from foodmtl.errors import ConfigError
+from foodmtl.config import Config, DataConfig, deep_merge, from_dict, parse_override, set_dotted
+from foodmtl.tasks import task_options
 from foodmtl.data.builder import DataBundle, build_data
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
 from foodmtl.models.multitask import MultiTaskModel, build_model

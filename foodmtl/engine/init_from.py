@@ -17,12 +17,12 @@ from pathlib import Path
 
 from torch import Tensor
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint
 from foodmtl.engine.ema import model_state
 from foodmtl.models.multitask import MultiTaskModel
 from foodmtl.models.timm_keys import reference_model, timm_keys
-from foodmtl.names import timm_name
+from foodmtl.config.names import timm_name
 from foodmtl.tasks import TaskSpec
 
 log = logging.getLogger(__name__)

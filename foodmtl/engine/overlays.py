@@ -9,7 +9,7 @@ import torch
 from foodmtl.data.dataset import FoodDataset
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from foodmtl.models.multitask import MultiTaskModel
-from foodmtl.output import atomic_write
+from foodmtl.utils.output import atomic_write
 from foodmtl.tasks import SEG_IGNORE, get_kind
 from foodmtl.viz.overlay import comparison_figure
 

@@ -23,18 +23,11 @@ import torch
 import torch.distributed as dist
 
 from foodmtl.engine.distributed import DistInfo
-from foodmtl.exit_codes import INTERRUPTED as EXIT_INTERRUPTED
-from foodmtl.exit_codes import PREEMPTED as EXIT_PREEMPTED
-from foodmtl.output import atomic_write
+from foodmtl.errors import INTERRUPTED as EXIT_INTERRUPTED
+from foodmtl.errors import SIGNAL_EXIT_CODES as EXIT_CODES
+from foodmtl.utils.output import atomic_write
 
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1)          # preemption: the run is requeued
-EXIT_CODES = {signal.SIGTERM: EXIT_PREEMPTED, signal.SIGUSR1: EXIT_PREEMPTED, signal.SIGINT: EXIT_INTERRUPTED}
 MARKER_ENV = "FOODMTL_PREEMPT_MARKER"               # where the marker goes; default <run>/PREEMPTED
-
-
-class Preempted(SystemExit):
-    def __init__(self, code: int = EXIT_PREEMPTED):
-        super().__init__(code)
 
 
 class PreemptionFlag:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 
-from foodmtl.config import Config, ConfigError
-from foodmtl.registry import unknown_name_error
+from foodmtl.config import Config
+
+from foodmtl.errors import ConfigError
+from foodmtl.utils.registry import unknown_name_error
 from foodmtl.tasks import TaskSpec, get_kind
 
 

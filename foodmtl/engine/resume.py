@@ -23,7 +23,9 @@ from typing import Any, Sequence
 
 import torch
 
-from foodmtl.config import Config, ConfigError, deep_merge, from_dict, parse_override, set_dotted, to_dict
+from foodmtl.config import Config, deep_merge, from_dict, parse_override, set_dotted, to_dict
+
+from foodmtl.errors import ConfigError
 from foodmtl.engine.checkpoint import load_checkpoint, require_resumable
 from foodmtl.engine.evaluate import resolve_amp
 from foodmtl.engine.run_dir import experiment_dir, previous_checkpoint

@@ -16,7 +16,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from foodmtl.config import Config, ConfigError, save_config, task_options, to_dict
+from foodmtl.config import Config, save_config, to_dict
+
+
+from foodmtl.errors import ConfigError
 from foodmtl.data.builder import build_data, train_loader
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_only
 from foodmtl.engine.distributed import (DistInfo, broadcast_buffers, broadcast_object, cleanup, init_distributed,
@@ -29,16 +32,16 @@ from foodmtl.engine.init_from import init_from
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.optim import backbone_groups, build_optimizer, join, param_groups, warmup_cosine
 from foodmtl.engine.overlays import mask_overlays, wandb_mask_images
-from foodmtl.engine.preemption import (EXIT_PREEMPTED, Preempted, PreemptionFlag, clear_marker, stop_message,
-                                       write_marker)
+from foodmtl.engine.preemption import PreemptionFlag, clear_marker, stop_message, write_marker
 from foodmtl.engine.preflight import require_metric, require_training_steps, require_wandb_mode
 from foodmtl.engine.resume import StartPlan, plan_start
 from foodmtl.engine.run_dir import claim_run_dir
 from foodmtl.engine.step import StepResult, StepRunner
-from foodmtl.exit_codes import exit_code
+from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
+from foodmtl.errors import Preempted, exit_code
 from foodmtl.models.multitask import MultiTaskModel, build_model
-from foodmtl.registry import unknown_name_error
-from foodmtl.tasks import loss_owners, metric_direction
+from foodmtl.utils.registry import unknown_name_error
+from foodmtl.tasks import get_kind, loss_owners, metric_direction, task_options
 from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.epoch_meter import EpochMeter
 from foodmtl.tracking.provenance import provenance
@@ -132,9 +135,9 @@ class Trainer:
             else:
                 log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA; BatchNorm stays per-rank")
         owners = loss_owners(self.tasks)  # a task weighted as several losses (instances.separate_losses)
-        kind_of = {t.name: t.kind for t in self.tasks}
+        likelihood = {t.name: get_kind(t.kind).likelihood for t in self.tasks}
         weighting = build_weighting(cfg.weighting.name, list(owners), cfg.weighting.options,
-                                    {loss: kind_of[task] for loss, task in owners.items()})
+                                    {loss: likelihood[task] for loss, task in owners.items()})
         if cfg.train.amp == "fp16" and weighting.gradient_based and not weighting.scale_equivariant:
             raise ConfigError(f"weighting.name={cfg.weighting.name} is not scale-equivariant, so fp16's loss "
                               "scaling would change its update; use train.amp=bf16 or none")
@@ -229,7 +232,7 @@ class Trainer:
                                 self.info.device, self.cfg.train.overlays)
         wandb = self.tracker.wandb
         if written and wandb is not None and wandb.run is not None:
-            classes = next(t.classes for t in self.tasks if t.kind == "segmentation")
+            classes = next(t.classes for t in self.tasks if get_kind(t.kind).dense)
             wandb.log_images("eval/overlays", wandb_mask_images(written, list(classes)), self.state.step)
 
     def log_checkpoints(self) -> None:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import timm
 from torch import Tensor, nn
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.models.pretrained import hub_or_cache, local_weights
-from foodmtl.names import timm_name
-from foodmtl.registry import unknown_name_error
+from foodmtl.config.names import timm_name
+from foodmtl.utils.registry import unknown_name_error
 
 # Checked with timm 1.0.31 (features_only=True, output_stride=8 and 16); Swin, ViT, FastViT,
 # EfficientViT, MetaFormer, PVT, DenseNet, VGG and HRNet refuse output_stride.

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 
 PROBE_TIMEOUT_S = 3.0
 HINT = "give local weights with model.pretrained_file=/path/weights.safetensors"

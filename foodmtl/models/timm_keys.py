@@ -17,7 +17,7 @@ import timm
 import torch
 from torch import nn
 
-from foodmtl.names import timm_name
+from foodmtl.config.names import timm_name
 
 
 def reference_model(name: str) -> nn.Module:

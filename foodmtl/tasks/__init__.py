@@ -21,7 +21,10 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from foodmtl.config.tasks import KNOWN_TASKS, TASK_KINDS, KnownTask  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:
+    from foodmtl.config import Config
     from foodmtl.tasks.base import TaskKind
 
 IGNORE_INDEX = -1
@@ -30,28 +33,6 @@ SEG_IGNORE = -1
 KIND_NAMES = ("multiclass", "multilabel", "regression", "segmentation", "instances")
 
 
-@dataclass(frozen=True)
-class KnownTask:
-    kind: str
-    column: str        # the SampleTable column its labels come from
-
-
-# Tasks the readers can label, their kind and table column. Regression tasks are per-image
-# scalars in the units of their data set (grams, kcal).
-KNOWN_TASKS: dict[str, KnownTask] = {
-    "dish": KnownTask("multiclass", "dish"),
-    "category": KnownTask("multiclass", "category"),
-    "cuisine": KnownTask("multiclass", "cuisine"),
-    "ingredients": KnownTask("multilabel", "ingredients"),
-    "segmentation": KnownTask("segmentation", "mask"),
-    "instances": KnownTask("instances", "instances"),
-    "mass": KnownTask("regression", "mass"),
-    "calories": KnownTask("regression", "calories"),
-    "fat": KnownTask("regression", "fat"),
-    "carb": KnownTask("regression", "carb"),
-    "protein": KnownTask("regression", "protein"),
-}
-TASK_KINDS: dict[str, str] = {name: t.kind for name, t in KNOWN_TASKS.items()}
 
 Direction = Literal["max", "min"]
 
@@ -77,7 +58,7 @@ class TaskSpec:
 def get_kind(name: str) -> "TaskKind":
     """The TaskKind object of ``name`` (its module is imported on first use)."""
     if name not in KIND_NAMES:
-        from foodmtl.registry import unknown_name_error
+        from foodmtl.utils.registry import unknown_name_error
         raise unknown_name_error("task kind", name, KIND_NAMES)
     return importlib.import_module(f"foodmtl.tasks.{name}").KIND
 
@@ -111,3 +92,14 @@ def metric_is_fraction(key: str) -> bool:
 
 def higher_is_better(key: str) -> bool:
     return metric_direction(key) == "max"
+
+
+def task_options(cfg: "Config") -> dict[str, dict[str, Any]]:
+    """``cfg.task_options`` with ``optim.label_smoothing`` as the default of every task whose
+    kind has that option (multiclass)."""
+    options = {name: dict(value or {}) for name, value in cfg.task_options.items()}
+    if cfg.optim.label_smoothing:
+        for name in cfg.tasks:
+            if name in TASK_KINDS and "label_smoothing" in get_kind(TASK_KINDS[name]).defaults:
+                options.setdefault(name, {}).setdefault("label_smoothing", cfg.optim.label_smoothing)
+    return options

@@ -39,6 +39,10 @@ class TaskKind:
     pixel_labels: ClassVar[bool] = False  # labels drawn on the image's full-size pixel grid (masks):
                                           # its image is decoded at full size, never reduced
     multiscale: ClassVar[bool] = False  # its head reads the backbone's maps (``map_head``), not the pooled vector
+    ids_in_files: ClassVar[bool] = False  # its label files store class ids (masks): every source of a run
+                                          # must list the same classes in the same order
+    likelihood: ClassVar[str] = "categorical"  # its loss's likelihood: categorical, or gaussian (regression);
+                                                # uncertainty weighting scales a gaussian task by 1/2
     single_label: ClassVar[bool] = False  # one class per image: confusion matrices, t-SNE colours
     defaults: ClassVar[dict[str, Any]] = {}
 

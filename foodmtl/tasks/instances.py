@@ -1,6 +1,6 @@
 """Instance segmentation: Mask R-CNN boxes, classes and masks on the shared backbone (docs/instances.md).
 
-Label: ``<COCO instance json>#<image id>`` (``foodmtl/data/coco_instances.py``; SynthFood writes
+Label: ``<COCO instance json>#<image id>`` (``foodmtl/data/sets/coco_instances.py``; SynthFood writes
 one per split). ``load`` rasterises the image's instances into ``masks``, which albumentations
 crops, flips and warps with the image (nearest); boxes are then taken from the transformed masks,
 so they always fit them, and an instance the crop removed is dropped. An unlabelled image's
@@ -9,12 +9,11 @@ negative. Head: ``foodmtl/models/instance_head.py`` (FPN + RPN + RoI heads of to
 the backbone's maps. Loss: the sum of the five Mask R-CNN losses; with ``separate_losses: true``
 each enters the weighting strategy as its own task ``instances:<component>`` (``:``, since
 strategies keep per-task parameters in dicts whose keys cannot hold a dot). Metrics: COCO
-bbox and segm AP, AP50, AP75 (``foodmtl/engine/coco_metrics.py``). Prediction: the instances
+bbox and segm AP, AP50, AP75 (``foodmtl/tasks/metrics/coco.py``). Prediction: the instances
 (class, score, xywh box, RLE mask), and a picture when one is asked for.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
@@ -63,7 +62,7 @@ class InstanceSegmentation(TaskKind):
     def load(self, spec: TaskSpec, label: str | None, image_hw: tuple[int, int]) -> tuple:
         if label is None:
             return None, {}
-        from foodmtl.data.coco_instances import load_instances
+        from foodmtl.data.sets.coco_instances import load_instances
         masks, classes = load_instances(label, image_hw, spec.classes)
         return (label, classes), ({"masks": masks} if len(masks) else {})
 
@@ -97,12 +96,12 @@ class InstanceSegmentation(TaskKind):
         return {spec.name: sum(losses.values())}
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
-        from foodmtl.engine.coco_metrics import InstanceMetrics
+        from foodmtl.tasks.metrics.coco import InstanceMetrics
         return InstanceMetrics(spec.num_classes)
 
     def describe(self, spec: TaskSpec, output, context: PredictContext) -> dict:
         """Instances scoring at least ``REPORT_SCORE`` as COCO results (image_id left to the caller)."""
-        from foodmtl.engine.coco_metrics import detections
+        from foodmtl.tasks.metrics.coco import detections
         found = output.head.detect(output)[0]
         keep = found["scores"] >= REPORT_SCORE
         found = {k: v[keep] for k, v in found.items()}
@@ -113,7 +112,7 @@ class InstanceSegmentation(TaskKind):
                                        "counts": r["segmentation"]["counts"].decode()}} for r in results]
         out: dict = {"instances": instances}
         if context.picture is not None and context.pixels is not None:
-            from foodmtl.output import atomic_write
+            from foodmtl.utils.output import atomic_write
             from foodmtl.viz.instances import instance_figure
             picture = instance_figure(context.pixels, found, list(spec.classes))
             atomic_write(context.picture, lambda f: picture.save(f, format="PNG"))

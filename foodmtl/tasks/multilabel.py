@@ -128,7 +128,7 @@ class MaskOrListed:
 
 def classes_in_mask(path: str, mask_map: list[int], min_fraction: float) -> list[int]:
     """Task class indices of the mask ids covering at least ``min_fraction`` of the labelled pixels."""
-    from foodmtl.data.errors import SampleError
+    from foodmtl.errors import SampleError
 
     mask = read_mask(path)
     ids = mask.ravel()

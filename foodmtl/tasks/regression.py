@@ -31,6 +31,7 @@ LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
 
 class Regression(TaskKind):
     name = "regression"
+    likelihood = "gaussian"
     metrics_directions = METRICS
     primary_metric = "mae"
     defaults = {"loss": "smooth_l1", "standardize": True}
@@ -89,7 +90,7 @@ class Regression(TaskKind):
         return bool(spec.options.get("standardize", True)) and bool(spec.stats)
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
-        from foodmtl.engine.regression_metrics import RegressionMetrics
+        from foodmtl.tasks.metrics.regression import RegressionMetrics
         return RegressionMetrics(lambda output: self.original_units(spec, output))
 
     def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> dict:

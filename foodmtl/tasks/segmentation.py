@@ -7,8 +7,8 @@ through the same geometric augmentation as its image (nearest-neighbour). A mask
 differs from its image, or that holds an id outside the class list (and not 255), is a
 ``SampleError`` naming the mask file: skipped and counted like an unreadable image, or fatal
 with ``data.strict=true``. Loss: pixel cross-entropy + soft Dice over labelled pixels
-(``foodmtl/engine/seg_loss.py``). Metrics: mIoU, mean Dice and pixel accuracy from one confusion
-matrix over the evaluation set (``foodmtl/engine/seg_metrics.py``). Prediction: the classes
+(``foodmtl/tasks/losses/segmentation.py``). Metrics: mIoU, mean Dice and pixel accuracy from one confusion
+matrix over the evaluation set (``foodmtl/tasks/metrics/segmentation.py``). Prediction: the classes
 present in the predicted mask, and a picture (image | prediction) when one is asked for.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from foodmtl.data.columns import StringColumn
-from foodmtl.data.errors import SampleError
+from foodmtl.errors import SampleError
 from foodmtl.data.masks import mask_ignore_value, read_mask
 from foodmtl.tasks import SEG_IGNORE, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
@@ -36,6 +36,7 @@ class Segmentation(TaskKind):
     primary_metric = "mIoU"
     dense = True
     pixel_labels = True
+    ids_in_files = True
 
     def encode(self, spec: TaskSpec, column: pd.Series) -> StringColumn:
         return StringColumn(column)
@@ -58,11 +59,11 @@ class Segmentation(TaskKind):
         return (target != SEG_IGNORE).flatten(1).any(1)
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
-        from foodmtl.engine.seg_loss import segmentation_loss
+        from foodmtl.tasks.losses.segmentation import segmentation_loss
         return segmentation_loss(output.float(), target, ignore_index=SEG_IGNORE)
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
-        from foodmtl.engine.seg_metrics import SegmentationMetrics
+        from foodmtl.tasks.metrics.segmentation import SegmentationMetrics
         return SegmentationMetrics(spec.num_classes)
 
     def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> dict:
@@ -73,7 +74,7 @@ class Segmentation(TaskKind):
         if context.picture is not None and context.pixels is not None:
             from PIL import Image
 
-            from foodmtl.output import atomic_write
+            from foodmtl.utils.output import atomic_write
             from foodmtl.viz.overlay import prediction_figure
             pixels = np.asarray(Image.fromarray(context.pixels).resize((side, side), Image.Resampling.BICUBIC))
             picture = prediction_figure(pixels, mask, list(spec.classes))

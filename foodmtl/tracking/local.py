@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from foodmtl.output import OutputError, atomic_write
+from foodmtl.utils.output import OutputError, atomic_write
 
 
 def jsonable(value: Any) -> Any:

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from foodmtl.output import atomic_write
+from foodmtl.utils.output import atomic_write
 
 
 def epoch_row(epoch: int, train: dict[str, float], evals: dict[str, float], lr: float | None) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.tasks import metric_direction
 
 log = logging.getLogger(__name__)

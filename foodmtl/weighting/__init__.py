@@ -6,11 +6,12 @@ from foodmtl.weighting.registry import WEIGHTINGS
 
 
 def build_weighting(name: str, tasks: list[str], options: dict | None = None,
-                    kinds: dict[str, str] | None = None) -> WeightingStrategy:
-    """Instantiate strategy ``name`` over ``tasks`` with its config options; ``kinds`` (task ->
-    task kind) lets a strategy pick each task's likelihood (uncertainty weighting)."""
+                    likelihoods: dict[str, str] | None = None) -> WeightingStrategy:
+    """Instantiate strategy ``name`` over ``tasks`` with its config options; ``likelihoods`` (task ->
+    ``TaskKind.likelihood``, ``gaussian`` or ``categorical``) lets a strategy treat each task by its
+    likelihood (uncertainty weighting)."""
     strategy = WEIGHTINGS.get(name)(tasks, **(options or {}))
-    strategy.task_kinds = dict(kinds or {})
+    strategy.likelihoods = dict(likelihoods or {})
     return strategy
 
 

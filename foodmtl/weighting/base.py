@@ -40,7 +40,7 @@ class WeightingStrategy(nn.Module):
     def __init__(self, tasks: Sequence[str]):
         super().__init__()
         self.tasks = list(tasks)
-        self.task_kinds: dict[str, str] = {}  # task -> kind (multiclass, regression, ...), set by build_weighting
+        self.likelihoods: dict[str, str] = {}  # task -> gaussian | categorical (TaskKind.likelihood), set by build_weighting
 
     def forward(self, losses: dict[str, Tensor]) -> WeightedLoss:
         self._check(losses)

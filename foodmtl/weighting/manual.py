@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from foodmtl.registry import unknown_name_error
+from foodmtl.utils.registry import unknown_name_error
 from foodmtl.weighting.base import WeightedLoss, WeightingStrategy, weighted_sum
 from foodmtl.weighting.registry import WEIGHTINGS
 

@@ -1,5 +1,5 @@
 """The registry of loss-weighting strategies; LibMTL's names work as aliases (``UW``, ``EW``, ``Nash_MTL``)."""
-from foodmtl.names import WEIGHTING_ALIASES
-from foodmtl.registry import Registry
+from foodmtl.config.names import WEIGHTING_ALIASES
+from foodmtl.utils.registry import Registry
 
 WEIGHTINGS: Registry = Registry("weighting strategy", aliases=WEIGHTING_ALIASES)

@@ -7,8 +7,8 @@ likelihood (its Eq. 7 for one regression and one classification task):
     classification (softmax with temperature): L =       exp(-s_t) * L_t + s_t / 2
 
 so a regression task's weight is exp(-s_t)/2 and a classification (or per-pixel
-classification) task's exp(-s_t); the kind of each task comes from ``task_kinds`` (set by
-``build_weighting``; a task of unknown kind is treated as classification). The reported weight is
+classification) task's exp(-s_t); each task's likelihood comes from its kind (``TaskKind.likelihood``,
+passed by ``build_weighting``; a task of unknown likelihood is treated as classification). The reported weight is
 that factor. s_t starts at ``init`` (0: weight 1, or 1/2 for regression). An absent task
 contributes nothing, so its s_t receives no gradient from that batch.
 """
@@ -29,7 +29,7 @@ class Uncertainty(WeightingStrategy):
 
     def likelihood_factor(self, task: str) -> float:
         """1/2 for a Gaussian (regression) likelihood, 1 for a softmax (classification) one."""
-        return 0.5 if self.task_kinds.get(task) == "regression" else 1.0
+        return 0.5 if self.likelihoods.get(task) == "gaussian" else 1.0
 
     def combine(self, losses: dict[str, Tensor]) -> WeightedLoss:
         terms, weights = [], {}

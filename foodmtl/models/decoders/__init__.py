@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from foodmtl.models.decoders.options import OPTIONS, decoder_name, encoder_output_stride, parse_options
+from foodmtl.config.decoders import OPTIONS, decoder_name, encoder_output_stride, parse_options
 
 
 def build_decoder(kind: str, channels: list[int], reductions: list[int], num_classes: int,

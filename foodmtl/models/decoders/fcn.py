@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from foodmtl.config import ConfigError
+from foodmtl.errors import ConfigError
 from foodmtl.models.decoders.common import fit
-from foodmtl.models.decoders.options import FCNOptions
+from foodmtl.config.decoders import FCNOptions
 from foodmtl.models.decoders.registry import DECODERS
 
 STRIDES = (8, 16, 32)

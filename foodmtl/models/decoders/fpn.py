@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from foodmtl.models.decoders.common import conv_bn_relu, upsample_to
-from foodmtl.models.decoders.options import LightFPNOptions
+from foodmtl.config.decoders import LightFPNOptions
 from foodmtl.models.decoders.registry import DECODERS
 from foodmtl.models.decoders.unet import fine_levels
 

@@ -1,4 +1,4 @@
 """The registry of segmentation decoders: name -> ``cls(channels, reductions, num_classes, options)``."""
-from foodmtl.registry import Registry
+from foodmtl.utils.registry import Registry
 
 DECODERS: Registry = Registry("segmentation decoder")

@@ -41,8 +41,8 @@ from segmentation_models_pytorch.decoders.unetplusplus.decoder import UnetPlusPl
 from segmentation_models_pytorch.decoders.upernet.decoder import UPerNetDecoder
 from torch import Tensor, nn
 
-from foodmtl.config import ConfigError
-from foodmtl.models.decoders import options as opt
+from foodmtl.errors import ConfigError
+from foodmtl.config import decoders as opt
 from foodmtl.models.decoders.common import fit
 from foodmtl.models.decoders.registry import DECODERS
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from foodmtl.models.decoders.common import conv_bn_relu, fit, upsample_to
-from foodmtl.models.decoders.options import LightUNetOptions
+from foodmtl.config.decoders import LightUNetOptions
 from foodmtl.models.decoders.registry import DECODERS
 
 MIN_REDUCTION = 4  # a stride-2 level would quadruple the decoder's cost for little gain

@@ -1,0 +1,257 @@
+"""Ablation sweeps: a YAML grid of methods x seeds (+ single-task baselines) -> named runs.
+
+A sweep file (``experiments/ablations/*.yaml``)::
+
+    base: ../synthfood/ablation.yaml       # experiment YAML, relative to this file
+    group: synthfood-ablation              # W&B group, and the runs' folder runs/<group>/
+    seeds: [0, 1, 2]
+    overrides: [train.epochs=4]            # every run (optional)
+    methods:                               # run "<method>-s<seed>": these key=value overrides
+      uniform: [weighting.name=uniform]
+      manual: [weighting.name=manual, weighting.options.weights.ingredients=4]
+    single_task: [dish, ingredients]       # run "single-<task>-s<seed>": tasks=[<task>], uniform
+
+Each run is a ``foodmtl train`` argument list, so the same grid runs locally in sequence,
+or is emitted as torchrun commands, a SLURM array script or a W&B sweep file.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from foodmtl.config import load_config, read_yaml
+
+from foodmtl.errors import ConfigError
+from foodmtl.errors import PREEMPT_SIGNALS as SIGNALS
+from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
+from foodmtl.errors import Preempted
+from foodmtl.utils.registry import unknown_name_error
+from foodmtl.tasks import TASK_KINDS, get_kind
+
+log = logging.getLogger(__name__)
+
+SLURM_TRAIN = "experiments/slurm/train.sbatch"
+ENTRY = "foodmtl/__main__.py"  # what ``python -m foodmtl`` runs, relative to the repository root
+
+
+@dataclass
+class SweepSpec:
+    path: Path                  # the sweep file
+    base: Path                  # experiment YAML every run starts from
+    group: str
+    seeds: list[int]
+    methods: dict[str, list[str]] = field(default_factory=dict)
+    single_task: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepRun:
+    name: str                   # run folder and W&B run name, e.g. "uncertainty-s0"
+    args: list[str]             # `foodmtl train` arguments: base YAML, then key=value overrides
+    folder: Path                # where the run writes config.yaml, metrics.jsonl, summary.json
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep file not found: {path}")
+    raw = read_yaml(path)
+    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep keys {sorted(unknown)}")
+    missing = [k for k in ("base", "group", "seeds") if k not in raw]
+    if missing or not (raw.get("methods") or raw.get("single_task")):
+        raise ConfigError(f"{path}: a sweep needs base, group, seeds and methods or single_task")
+    methods = {str(name): list(overrides or []) for name, overrides in (raw.get("methods") or {}).items()}
+    return SweepSpec(path=path, base=Path(os.path.normpath(path.parent / raw["base"])), group=str(raw["group"]),
+                     seeds=[int(s) for s in raw["seeds"]], methods=methods,
+                     single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []))
+
+
+def expand(spec: SweepSpec) -> list[SweepRun]:
+    """Every grid point, methods first; each config is loaded (so validated) here, before any run."""
+    points = [(f"{m}-s{seed}", seed, extra) for m, extra in spec.methods.items() for seed in spec.seeds]
+    points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
+               for t in spec.single_task for seed in spec.seeds]
+    runs = []
+    for name, seed, extra in points:
+        overrides = [f"experiment={spec.group}", f"tracking.group={spec.group}", f"run={name}",
+                     f"train.seed={seed}", *spec.overrides, *extra]
+        cfg = load_config(spec.base, overrides)
+        runs.append(SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name))
+    return runs
+
+
+def single_task_overrides(task: str) -> list[str]:
+    if task not in TASK_KINDS:
+        raise unknown_name_error("single_task task", task, TASK_KINDS)
+    primary = get_kind(TASK_KINDS[task]).primary_metric
+    return [f"tasks=[{task}]", "weighting.name=uniform", f"train.best_metric={task}/{primary}"]
+
+
+def select(runs: list[SweepRun], names: list[str] | None) -> list[SweepRun]:
+    """The runs called ``names`` (all when None), in grid order."""
+    known = {r.name for r in runs}
+    for name in names or []:
+        if name not in known:
+            raise unknown_name_error("sweep run", name, known)
+    return [r for r in runs if names is None or r.name in names]
+
+
+def run_local(runs: list[SweepRun], jobs: int = 1) -> list[str]:
+    """Train the runs, ``jobs`` at a time; returns the names of those that failed.
+
+    Each run is its own ``python -m foodmtl train`` process: a crash, an out-of-memory kill or
+    state left behind (a W&B run, signal handlers, torch threads and RNG) cannot touch the next
+    run, and the command is exactly what the emitted scripts run. With ``jobs`` > 1 the CPU
+    threads are split between the runs (``OMP_NUM_THREADS``, unless set): small runs use two
+    cores poorly, two of them at a time use both. Runs with a summary.json are skipped;
+    ``resume=auto`` continues a run that stopped part-way from its last.pt.
+    """
+    todo = []
+    for i, run in enumerate(runs, 1):
+        if (run.folder / "summary.json").exists():
+            log.info("[%d/%d] %s: finished before, skipped", i, len(runs), run.name)
+        else:
+            todo.append((i, run))
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    pool = ProcessPool(jobs, env)
+    failed = []
+    with pool.forwarding_signals():
+        for (i, run), code, seconds in pool.run(
+                ((i, run), [sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"]) for i, run in todo):
+            log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
+                     "ok" if code == 0 else f"FAILED (exit {code})", seconds)
+            if code != 0 and code != EXIT_PREEMPTED:
+                failed.append(run.name)
+    if pool.preempted:
+        log.warning("sweep preempted (running runs checkpointed); run the same command to go on")
+        raise Preempted()
+    return failed
+
+
+class ProcessPool:
+    """At most ``jobs`` child processes at a time; SIGTERM/SIGUSR1 sent to the sweep are passed on
+    to every running child (so each checkpoints and exits with EXIT_PREEMPTED instead of being
+    orphaned) and no new child starts after one."""
+
+    def __init__(self, jobs: int, env: dict[str, str]):
+        if jobs < 1:
+            raise ConfigError(f"--jobs={jobs} must be >= 1")
+        self.jobs, self.env = jobs, env
+        self.running: dict[subprocess.Popen, tuple] = {}
+        self.preempted = False
+
+    @contextmanager
+    def forwarding_signals(self):
+        previous = {sig: signal.signal(sig, self._forward) for sig in SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _forward(self, signum, frame) -> None:
+        self.preempted = True
+        for child in self.running:
+            child.send_signal(signum)
+
+    def run(self, jobs):
+        """Yields (key, exit code, seconds) as the children end, starting new ones as slots free."""
+        pending = iter(jobs)
+        while True:
+            while len(self.running) < self.jobs and not self.preempted:
+                item = next(pending, None)
+                if item is None:
+                    break
+                key, command = item
+                log.info("start %s", shlex.join(command[3:]))
+                self.running[subprocess.Popen(command, env=self.env)] = (key, time.monotonic())
+            if not self.running:
+                return
+            child = self._wait_any()
+            key, start = self.running.pop(child)
+            yield key, child.returncode, time.monotonic() - start
+
+    def _wait_any(self) -> subprocess.Popen:
+        while True:
+            for child in self.running:
+                if child.poll() is not None:
+                    return child
+            time.sleep(0.2)
+
+
+def torchrun_commands(runs: list[SweepRun], nproc: int = 1) -> str:
+    """One ``torchrun`` line per run."""
+    head = ["torchrun", f"--nproc_per_node={nproc}", "-m", "foodmtl", "train"]
+    return "".join(shlex.join(head + run.args) + "\n" for run in runs)
+
+
+def slurm_script(spec: SweepSpec, runs: list[SweepRun], gpus: int = 1, throttle: int = 0) -> str:
+    """A SLURM array job, one task per run, each through experiments/slurm/train.sbatch
+    (torchrun on one node, preemption checkpoint and requeue, resume=auto). ``throttle`` > 0: at
+    most that many array tasks run at once (``--array=0-N%throttle``)."""
+    if throttle < 0:
+        raise ConfigError(f"--throttle={throttle} must be >= 1 (or 0: no limit)")
+    limit = f"%{throttle}" if throttle else ""
+    cases = "".join(f"  {i}) train {shlex.quote(str(run.folder))} {shlex.join(run.args)} ;;\n"
+                    for i, run in enumerate(runs))
+    return f"""#!/bin/bash
+# Sweep {spec.path} ({len(runs)} runs, W&B group {spec.group}), written by `foodmtl sweep --emit slurm`.
+#   sbatch THIS_FILE      (from the repository root)
+#SBATCH --job-name={spec.group}
+#SBATCH --array=0-{len(runs) - 1}{limit}
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node={gpus}
+#SBATCH --cpus-per-task={8 * gpus}
+#SBATCH --time=24:00:00
+#SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+#SBATCH --output=slurm-%A_%a.out
+
+# A run with a summary.json is finished: resuming it again would start no epoch.
+train() {{
+  if [ -f "$1/summary.json" ]; then echo "$1 is finished; skipping"; exit 0; fi
+  shift
+  exec bash {SLURM_TRAIN} "$@"
+}}
+
+case "$SLURM_ARRAY_TASK_ID" in
+{cases}esac
+"""
+
+
+def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executable) -> str:
+    """A W&B grid sweep over run names that ``wandb sweep`` + ``wandb agent`` run as written; for
+    each name the agent runs ``PYTHON -m foodmtl sweep SPEC --run=NAME`` (``${args}``).
+
+    ``wandb agent`` (wandb 0.31, ``wandb_agent.py``) reads ``program`` for every run, so a file
+    without it fails, and it fills ``${interpreter}`` with a bare ``python``; the command therefore
+    names ``python`` (default: this interpreter, the venv's) itself, and ``program`` names the
+    entry point the command runs. tests/test_sweep.py checks the file with the sweep-config schema
+    of wandb's ``sweeps`` package and runs the command the agent builds."""
+    cfg = load_config(spec.base, spec.overrides)
+    sweep = {
+        "name": spec.group,
+        "project": cfg.tracking.project,
+        **({"entity": cfg.tracking.entity} if cfg.tracking.entity else {}),
+        "program": ENTRY,
+        "method": "grid",
+        "parameters": {"run": {"values": [run.name for run in runs]}},
+        "command": ["${env}", python, "-m", "foodmtl", "sweep", str(spec.path), "${args}"],
+    }
+    return f"# wandb sweep THIS_FILE && wandb agent ENTITY/PROJECT/SWEEP_ID (from the repository root)\n" \
+           f"{yaml.safe_dump(sweep, sort_keys=False)}"

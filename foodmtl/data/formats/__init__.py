@@ -1,0 +1,2 @@
+"""Helpers of the published formats several data sets share: COCO shapes, numbered label lists,
+split lists."""

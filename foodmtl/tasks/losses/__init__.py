@@ -1,0 +1,1 @@
+"""Task kinds' losses that are not one library call."""

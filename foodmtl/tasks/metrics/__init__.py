@@ -1,0 +1,1 @@
+"""Task kinds' evaluation metrics (torchmetrics / pycocotools underneath)."""

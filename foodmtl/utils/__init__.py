@@ -1,0 +1,1 @@
+"""Small pieces everything uses: the name registry and atomic writes."""
