@@ -32,6 +32,7 @@ from foodmtl.analysis.runs import Run
 from foodmtl.analysis.tables import is_single
 
 SETTING = ("data.dataset", "data.root", "data.taxonomy", "data.sources", "data.train_split", "data.eval_split",
+           "data.val_fraction", "data.val_seed",
            "data.image_size", "data.limit", "model.backbone", "model.pretrained", "model.pretrained_file",
            "train.epochs", "train.max_steps")
 INCIDENTAL = ("run", "experiment", "output_dir", "tracking", "resume", "resume_override", "resumed_from",

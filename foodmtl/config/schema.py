@@ -38,6 +38,10 @@ class DataConfig:
     augment: str = "standard"           # light | standard | strong: training augmentation preset (docs/transfer.md)
     elastic: bool = False               # elastic deformation in training augmentation (image + mask)
     limit: int = 0                      # >0: keep only this many samples per split (smoke runs)
+    # A split named "val" is the release's validation split, or, where the release has none (or its val
+    # serves as the test), this fraction of train, stratified by dish (foodmtl/data/validation.py)
+    val_fraction: float = 0.1
+    val_seed: int = 0
 
 
 @dataclass
@@ -163,6 +167,8 @@ def validate(cfg: Config) -> None:
     for i, source in enumerate(cfg.data.sources):
         if not source.weight > 0:
             raise ConfigError(f"data.sources[{i}].weight={source.weight} must be > 0")
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise ConfigError(f"data.val_fraction={cfg.data.val_fraction} must lie in [0, 1)")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")
     validate_transfer(cfg)

@@ -16,6 +16,7 @@ from foodmtl.data import sets
 from foodmtl.data.sampler import ResumableSampler
 from foodmtl.data.table import SampleTable, merge_vocab
 from foodmtl.data.transforms import eval_transform, train_transform
+from foodmtl.data.validation import VAL, with_test_split, with_validation
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.tasks import KNOWN_TASKS, TaskSpec, get_kind
 
@@ -83,9 +84,13 @@ class SourceSplits:
 
 def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplits:
     table = sets.load(source.dataset, source.root, sets.LoadOptions(taxonomy=source.taxonomy))
-    frame = limit_per_split(table.frame, cfg.limit, seed)
+    wanted = (source.train_split or cfg.train_split, source.eval_split or cfg.eval_split)
+    frame = with_test_split(table.frame, sets.test_split(source.dataset))
+    if VAL in wanted:  # model selection on validation: the release's, or carved out of train
+        frame = with_validation(frame, cfg.val_fraction, cfg.val_seed, "dish" if "dish" in frame else None)
+    frame = limit_per_split(frame, cfg.limit, seed)
     parts = []
-    for split in (source.train_split or cfg.train_split, source.eval_split or cfg.eval_split):
+    for split in wanted:
         part = frame[frame["split"] == split].reset_index(drop=True)
         if len(part) == 0:
             raise ConfigError(f"split '{split}' of {source.dataset} at {source.root} is empty; "

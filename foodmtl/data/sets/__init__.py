@@ -35,5 +35,11 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{dataset_name(name)}")
 
 
+def test_split(name: str) -> str:
+    """The release split that serves as the test: ``test``, or a set's ``TEST_SPLIT`` where its test
+    labels are withheld (FoodX-251: its val; ``foodmtl.data.validation``)."""
+    return getattr(get(name), "TEST_SPLIT", "test")
+
+
 def load(name: str, root: str, options: LoadOptions | None = None) -> SampleTable:
     return get(name).load(str(root), options or LoadOptions())

@@ -22,6 +22,7 @@ from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
 SOURCE = "foodx251"
 LABELLED = ("train", "val")
+TEST_SPLIT = "val"  # test labels are withheld: the release's val is the test, validation is carved from train
 HOW_TO_GET = (
     "get FoodX-251 (iFood 2019) from https://github.com/karansikka1/iFood_2019 - annot.tar "
     "(class_list.txt, train_info.csv, val_info.csv) and the train/val/test image tars - or from the "
