@@ -11,7 +11,7 @@ from foodmtl.config import load_config
 from foodmtl.data.builder import build_data
 from foodmtl.data.sets.coco_instances import load_instances, read_coco_instances
 from foodmtl.data.dataset import collate
-from foodmtl.tasks.metrics.coco import coco_ap
+from foodmtl.tasks.metrics.coco import coco_ap, image_truth
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.trainer import train
 from foodmtl.models.backbone import Backbone
@@ -61,6 +61,55 @@ def test_coco_ap_of_a_hand_made_case():
     assert coco_ap(truth, [], 1)["segm_AP"] == 0.0
 
 
+def pycocotools_ap(truth: dict[str, dict], found: list[tuple[str, dict]], iou_type: str) -> float:
+    """COCOeval's own AP (stats[0]) on a ground-truth json built straight from ``truth``."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    ids = {key: i for i, key in enumerate(truth, start=1)}
+    gt = COCO()
+    gt.dataset = {"images": [{"id": ids[k], "height": 64, "width": 64} for k in truth],
+                  "annotations": [{**a, "id": n, "image_id": ids[k]} for n, (k, a) in enumerate(
+                      ((k, a) for k, v in truth.items() for a in v["annotations"]), start=1)],
+                  "categories": [{"id": 1}]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes([{**d, "image_id": ids[k]} for k, d in found]), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return float(evaluator.stats[0])
+
+
+def test_a_detection_inside_a_crowd_region_is_ignored_as_cocoeval_does():
+    """One object, found exactly (score 0.8), and a crowd region that the top detection (0.9) lies in.
+    COCO's protocol ignores that detection: AP 1. With the crowd region dropped it is a false positive
+    ranked first: precision 1/2 at every recall, AP 1/2."""
+    crowd = {**shape(square(36, 36, 24)), "iscrowd": 1}
+    truth = {"a": {"size": [64, 64], "annotations": [{**shape(square(4, 4, 20)), "iscrowd": 0}, crowd]}}
+    found = [("a", shape(square(40, 40, 12), 0.9)), ("a", shape(square(4, 4, 20), 0.8))]
+    ap = coco_ap(truth, found, 1)
+    assert ap["segm_AP"] == pycocotools_ap(truth, found, "segm") == pytest.approx(1.0)
+    assert ap["bbox_AP"] == pycocotools_ap(truth, found, "bbox") == pytest.approx(1.0)
+    dropped = {"a": {"size": [64, 64], "annotations": truth["a"]["annotations"][:1]}}
+    assert coco_ap(dropped, found, 1)["segm_AP"] == pytest.approx(0.5)
+
+
+def test_crowd_regions_reach_the_metric_as_iscrowd_and_never_the_loss():
+    model, tasks = tiny_model()
+    crowd = torch.from_numpy(square(40, 40, 12))
+    with_crowd = tiny_batch([True], crowd=crowd)
+    target = with_crowd.targets["instances"].images[0]
+    assert target["crowd_masks"].tolist() == [crowd.tolist()] and target["crowd_labels"].tolist() == [1]
+    assert len(target["masks"]) == 2  # the objects alone are trained on
+    truth = image_truth(target)["annotations"]
+    assert [a["iscrowd"] for a in truth] == [0, 0, 1] and truth[2]["area"] == 144
+    model.eval()
+    assert torch.equal(instance_loss(model, with_crowd).detach(), instance_loss(model, tiny_batch([True])).detach())
+
+
 # ---- data --------------------------------------------------------------------------------
 def test_synthfood_instances_are_the_connected_regions_of_its_masks(synthfood_root):
     from PIL import Image
@@ -102,10 +151,12 @@ def test_coco_instances_read_directly_with_ids_mapped_by_name(tmp_path):
     assert table.vocab["instances"] == ["egg", "rice"]  # ascending COCO id: 3, then 101005
     assert table.notes == ["annotations.json: 1 degenerate shape(s) skipped"]
     a, b = table.frame["instances"]
-    masks, classes = load_instances(a, (40, 50), ("egg", "rice"))
-    assert classes.tolist() == [1, 0] and masks.shape == (2, 40, 50)  # the crowd one is left out
+    masks, classes, crowd = load_instances(a, (40, 50), ("egg", "rice"))
+    assert classes.tolist() == [1, 0, 0] and masks.shape == (3, 40, 50)
+    assert crowd.tolist() == [False, False, True]  # the crowd region is kept, flagged
     assert masks[0].sum() == 100 and masks[1].sum() == 100
-    none, _ = load_instances(b, (40, 50), ("egg", "rice"))
+    assert masks[2].sum() == mask_utils.area(mask_utils.frPyObjects([[30, 30, 40, 30, 40, 38]], 40, 50))[0]
+    none, _, _ = load_instances(b, (40, 50), ("egg", "rice"))
     assert none.shape == (0, 40, 50)  # listed without annotations: a negative, not unlabelled
 
 
@@ -146,12 +197,14 @@ def tiny_model(separate: bool = False, seed: int = 0) -> tuple[MultiTaskModel, l
     return MultiTaskModel(backbone, tasks), tasks
 
 
-def tiny_batch(labelled: list[bool]):
+def tiny_batch(labelled: list[bool], crowd: torch.Tensor | None = None):
+    """Two objects per labelled image (classes 0 and 1), and ``crowd`` as a crowd region of class 1."""
     items = []
     for k, has in enumerate(labelled):
-        masks = torch.stack([torch.from_numpy(square(8 + 4 * k, 10, 20)), torch.from_numpy(square(36, 30, 16))])
-        target = KIND.target(None, (f"img{k}", [0, 1]) if has else None, {"image": torch.zeros(3, 64, 64),
-                                                                            "masks": masks})
+        masks = torch.stack([torch.from_numpy(square(8 + 4 * k, 10, 20)), torch.from_numpy(square(36, 30, 16)),
+                             *([] if crowd is None else [crowd])])
+        label = (f"img{k}", [0, 1, 1][:len(masks)], [False, False, True][:len(masks)])
+        target = KIND.target(None, label if has else None, {"image": torch.zeros(3, 64, 64), "masks": masks})
         items.append({"image": torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(k)),
                       "targets": {"dish": torch.tensor(k % 2), "instances": target},
                       "labelled": ["dish"] + (["instances"] if has else [])})
