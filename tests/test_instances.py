@@ -1,6 +1,7 @@
 """The instances task (Mask R-CNN): COCO data, loss plumbing, COCOeval numbers, a real run."""
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -268,6 +269,93 @@ def test_predict_draws_instances_and_writes_coco_results(synthfood_root, tmp_pat
     results = json.loads((tmp_path / "coco_results.json").read_text())
     assert results == [{"image_id": 1, **{k: v for k, v in fake.items() if k != "class"}}]
     assert instances.REPORT_SCORE == 0.5
+
+
+def detector(found: dict[str, torch.Tensor]) -> SimpleNamespace:
+    """A model output whose head detects ``found`` (boxes xyxy, labels, scores, mask probabilities)."""
+    return SimpleNamespace(head=SimpleNamespace(detect=lambda output: [found]))
+
+
+def found_on(target: dict, picks: list[tuple[int, int, float]]) -> dict[str, torch.Tensor]:
+    """Detections copying ground-truth object ``i`` with class ``label`` and ``score``."""
+    index = [i for i, _, _ in picks]
+    return {"boxes": target["boxes"][index], "labels": torch.tensor([k for _, k, _ in picks]),
+            "scores": torch.tensor([p for _, _, p in picks]), "masks": target["masks"][index].float()}
+
+
+def test_coco_results_carry_the_data_sets_category_ids_and_score_as_the_runs_own_evaluation(tmp_path, capsys):
+    """Category ids 3 and 101005 (not 1 and 2); scores 5e-6 apart that 4 decimals would tie, the
+    false positive listed first: loadRes + COCOeval of coco_results.json against the data set's json
+    (its ids, the ground truth as the model saw it) scores what the run's own evaluation scores."""
+    from foodmtl.commands.predict import report
+    from foodmtl.tasks.base import PredictContext
+    from foodmtl.tasks.metrics.coco import InstanceMetrics
+    table = read_coco_instances(write_coco(tmp_path / "train"), tmp_path / "train" / "images", "train")
+    spec = KIND.fit(TaskSpec("instances", "instances", ("egg", "rice"), KIND.check_options("instances", {})),
+                    table.frame["instances"])
+    assert spec.options["category_ids"] == [3, 101005]
+    images = tiny_batch([True, True]).targets["instances"]
+    found = [found_on(images.images[0], [(1, 0, 0.500010), (0, 0, 0.500015)]),  # a wrong class, then a hit
+             found_on(images.images[1], [(0, 0, 0.91), (1, 1, 0.62)])]
+    own = InstanceMetrics(2)
+    for k in range(2):
+        own.update(detector(found[k]), images[k])
+    records = [{"image": f"{k}.png", "instances": KIND.describe(spec, detector(found[k]), PredictContext())}
+               for k in range(2)]
+    report(records, tmp_path)
+    results = json.loads((tmp_path / "coco_results.json").read_text())
+    assert {r["category_id"] for r in results} == {3, 101005} and 0.500015 != round(0.500015, 4)
+    truth = [image_truth(image) for image in images.images]
+    dataset = {"images": [{"id": k, "height": 64, "width": 64} for k in (1, 2)],
+               "categories": [{"id": 3, "name": "egg"}, {"id": 101005, "name": "rice"}],
+               "annotations": [{**a, "id": 10 * k + n, "image_id": k, "category_id": [3, 101005][a["category_id"] - 1]}
+                               for k, t in enumerate(truth, start=1) for n, a in enumerate(t["annotations"])]}
+    expected = own.compute()
+    assert 0 < expected["segm_AP"] < 1
+    for iou_type in ("segm", "bbox"):
+        assert cocoeval_stats(dataset, results, iou_type)[:3] == pytest.approx(
+            [expected[f"{iou_type}_{m}"] for m in ("AP", "AP50", "AP75")], abs=1e-12)
+
+
+def cocoeval_stats(dataset: dict, results: list[dict], iou_type: str) -> list[float]:
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = dataset
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes(results), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return [float(v) for v in evaluator.stats]
+
+
+def test_no_instance_above_the_report_score_writes_an_empty_list_and_says_so(tmp_path, capsys):
+    from foodmtl.commands.predict import report
+    from foodmtl.tasks.base import PredictContext
+    image = tiny_batch([True]).targets["instances"].images[0]
+    spec = TaskSpec("instances", "instances", ("egg", "rice"), {"category_ids": [3, 101005]})
+    records = [{"image": "a.png", "instances": KIND.describe(spec, detector(found_on(image, [(0, 0, 0.3)])),
+                                                             PredictContext())}]
+    report(records, tmp_path)
+    assert json.loads((tmp_path / "coco_results.json").read_text()) == []
+    assert f"no instance scored 0.5 or more: {tmp_path / 'coco_results.json'} is an empty list" in capsys.readouterr().out
+
+
+def test_a_checkpoint_without_category_ids_writes_index_plus_one_and_warns(caplog):
+    from foodmtl.tasks import instances
+    from foodmtl.tasks.base import PredictContext
+    image = tiny_batch([True]).targets["instances"].images[0]
+    spec = TaskSpec("old", "instances", ("egg", "rice"), KIND.check_options("instances", {}))
+    with caplog.at_level("WARNING", logger="foodmtl"):
+        found = KIND.describe(spec, detector(found_on(image, [(1, 1, 0.9)])), PredictContext())
+    assert [i["category_id"] for i in found["instances"]] == [2]
+    assert "old: the checkpoint records no COCO category ids" in caplog.text
+    instances._WARNED.discard("old")
 
 
 # ---- a real run --------------------------------------------------------------------------
