@@ -4,6 +4,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from pycocotools import mask as mask_utils
@@ -332,6 +333,19 @@ def cocoeval_stats(dataset: dict, results: list[dict], iou_type: str) -> list[fl
         evaluator.accumulate()
         evaluator.summarize()
     return [float(v) for v in evaluator.stats]
+
+
+def test_annotation_files_that_disagree_on_a_category_id_record_none_and_say_so(tmp_path, caplog):
+    first = read_coco_instances(write_coco(tmp_path / "a"), tmp_path / "a" / "images", "train")
+    other = write_coco(tmp_path / "b")
+    other.write_text(other.read_text().replace('"id": 3, "name": "egg"', '"id": 4, "name": "egg"')
+                     .replace('"category_id": 3', '"category_id": 4'))
+    second = read_coco_instances(other, tmp_path / "b" / "images", "train")
+    spec = TaskSpec("instances", "instances", ("egg", "rice"), KIND.check_options("instances", {}))
+    with caplog.at_level("WARNING", logger="foodmtl"):
+        fitted = KIND.fit(spec, pd.concat([first.frame["instances"], second.frame["instances"]]))
+    assert "category_ids" not in fitted.options
+    assert "no single COCO category id for 'egg' (ids [3, 4])" in caplog.text
 
 
 def test_no_instance_above_the_report_score_writes_an_empty_list_and_says_so(tmp_path, capsys):

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 METRICS = {f"{t}_{m}": "max" for t in ("segm", "bbox") for m in ("AP", "AP50", "AP75")}
 FRACTIONS = frozenset(METRICS)
 REPORT_SCORE = 0.5  # predict reports instances at least this confident
+_WARNED: set[str] = set()  # tasks already warned about lacking COCO category ids
 
 
 class InstanceSegmentation(TaskKind):
@@ -112,7 +113,7 @@ class InstanceSegmentation(TaskKind):
         from foodmtl.data.sets.coco_instances import category_ids
         found = category_ids(sorted({label.rsplit("#", 1)[0] for label in column.dropna()}))
         ids = [sorted(found.get(name, ())) for name in spec.classes]
-        unclear = [f"{name} {i}" for name, i in zip(spec.classes, ids) if len(i) != 1]
+        unclear = [f"{name!r} (ids {i or 'none'})" for name, i in zip(spec.classes, ids) if len(i) != 1]
         if unclear:
             log.warning("%s: no single COCO category id for %s in the annotation files; coco_results.json "
                         "will carry class index + 1", spec.name, ", ".join(unclear[:5]))
@@ -126,7 +127,7 @@ class InstanceSegmentation(TaskKind):
         found = output.head.detect(output)[0]
         keep = found["scores"] >= REPORT_SCORE
         found = {k: v[keep] for k, v in found.items()}
-        ids = category_ids(spec)
+        ids = coco_category_ids(spec)
         instances = [{"class": spec.classes[k], "category_id": ids[k], "score": r["score"], "bbox": r["bbox"],
                       "segmentation": {"size": r["segmentation"]["size"],
                                        "counts": r["segmentation"]["counts"].decode()}}
@@ -141,7 +142,7 @@ class InstanceSegmentation(TaskKind):
         return out
 
 
-def category_ids(spec: TaskSpec) -> list[int]:
+def coco_category_ids(spec: TaskSpec) -> list[int]:
     """The data set's COCO category id of each class; index + 1 (with a warning, once) for a checkpoint
     saved before they were recorded, or trained on files that disagree on them."""
     if "category_ids" in spec.options:
@@ -153,5 +154,4 @@ def category_ids(spec: TaskSpec) -> list[int]:
     return list(range(1, spec.num_classes + 1))
 
 
-_WARNED: set[str] = set()
 KIND = InstanceSegmentation()
