@@ -19,8 +19,10 @@ import torch
 
 from foodmtl.engine import checkpoint as checkpoint_module
 from foodmtl.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from foodmtl.utils.output import OutputError
+from foodmtl.tracking import local as local_module
 from foodmtl.tracking.local import JsonlWriter, read_jsonl, write_json_atomic
+from foodmtl.utils import output as output_module
+from foodmtl.utils.output import OutputError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
@@ -98,20 +100,25 @@ def test_summary_that_does_not_fit_keeps_the_old_one(tmp_path):
     assert json.loads(path.read_text()) == {"best": 0.5} and leftovers(tmp_path) == []
 
 
-def test_read_only_run_folder_names_the_file(tmp_path):
+def test_read_only_run_folder_names_the_file(tmp_path, monkeypatch):
+    """The folder refuses new files as a read-only one does (EACCES at open), simulated so that the
+    test runs as root too, whose CAP_DAC_OVERRIDE writes into a chmod 555 folder."""
     folder = tmp_path / "checkpoints"
     save_checkpoint(checkpoint(0.0, numel=10), folder / "last.pt")
-    folder.chmod(0o555)
-    try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("this user writes into read-only folders (root with CAP_DAC_OVERRIDE)")
-        with pytest.raises(OutputError, match=f"cannot write {folder / 'last.pt'}: Permission denied"):
-            save_checkpoint(checkpoint(1.0, numel=10), folder / "last.pt")
-        with pytest.raises(OutputError, match=f"cannot write {folder / 'metrics.jsonl'}: Permission denied"):
-            JsonlWriter(folder / "metrics.jsonl")
-    finally:
-        folder.chmod(0o755)
+
+    def refuse(file, mode="r", *args, **kwargs):
+        if Path(file).parent == folder and mode != "rb":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return open(file, mode, *args, **kwargs)
+
+    for module in (output_module, local_module):  # the writers' own open(), not the builtin
+        monkeypatch.setattr(module, "open", refuse, raising=False)
+    with pytest.raises(OutputError, match=f"cannot write {folder / 'last.pt'}: Permission denied"):
+        save_checkpoint(checkpoint(1.0, numel=10), folder / "last.pt")
+    with pytest.raises(OutputError, match=f"cannot write {folder / 'metrics.jsonl'}: Permission denied"):
+        JsonlWriter(folder / "metrics.jsonl")
     assert torch.equal(load_checkpoint(folder / "last.pt")["objective"]["w"], torch.zeros(10))
+    assert leftovers(folder) == []
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import torch
 
 from foodmtl.cli import main
 from foodmtl.errors import ConfigError
-from foodmtl.engine.distributed import BACKEND_ENV, dist_backend, pick_device
+from foodmtl.engine.distributed import BACKEND_ENV, dist_backend, init_distributed, pick_device, use_cudnn_benchmark
 
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
 CUDA0 = torch.device("cuda", 0)  # a device object needs no GPU until a tensor is put on it
@@ -72,3 +72,26 @@ def test_the_cli_reports_a_bad_backend_in_one_line_before_joining_a_group(monkey
     assert code == 2
     assert err[-1] == f"error: {BACKEND_ENV}=mpi: expected gloo or nccl"
     assert not any("Traceback" in line for line in err)
+
+
+def test_cuda_asked_for_on_a_machine_without_it_is_one_error_line_before_any_folder(gpus, capsys, tmp_path):
+    gpus(0)
+    code = main(["train", str(TINY), f"output_dir={tmp_path}", "train.device=cuda"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: train.device=cuda but torch sees no CUDA device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("setting, device, expected", [
+    (None, CUDA0, True), (None, torch.device("cpu"), False),  # default: on with CUDA only
+    (False, CUDA0, False), (True, CUDA0, True)])
+def test_cudnn_benchmark_is_on_by_default_with_cuda_and_the_config_key_wins(setting, device, expected):
+    assert use_cudnn_benchmark(setting, device) is expected
+
+
+@pytest.mark.parametrize("setting, expected", [(None, False), (True, True)])
+def test_init_distributed_sets_the_cudnn_autotuner(monkeypatch, setting, expected):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", not expected)  # restored after the test
+    init_distributed("cpu", setting)
+    assert torch.backends.cudnn.benchmark is expected

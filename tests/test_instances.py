@@ -1,8 +1,10 @@
 """The instances task (Mask R-CNN): COCO data, loss plumbing, COCOeval numbers, a real run."""
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from pycocotools import mask as mask_utils
@@ -11,7 +13,7 @@ from foodmtl.config import load_config
 from foodmtl.data.builder import build_data
 from foodmtl.data.sets.coco_instances import load_instances, read_coco_instances
 from foodmtl.data.dataset import collate
-from foodmtl.tasks.metrics.coco import coco_ap
+from foodmtl.tasks.metrics.coco import coco_ap, image_truth
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.trainer import train
 from foodmtl.models.backbone import Backbone
@@ -61,6 +63,55 @@ def test_coco_ap_of_a_hand_made_case():
     assert coco_ap(truth, [], 1)["segm_AP"] == 0.0
 
 
+def pycocotools_ap(truth: dict[str, dict], found: list[tuple[str, dict]], iou_type: str) -> float:
+    """COCOeval's own AP (stats[0]) on a ground-truth json built straight from ``truth``."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    ids = {key: i for i, key in enumerate(truth, start=1)}
+    gt = COCO()
+    gt.dataset = {"images": [{"id": ids[k], "height": 64, "width": 64} for k in truth],
+                  "annotations": [{**a, "id": n, "image_id": ids[k]} for n, (k, a) in enumerate(
+                      ((k, a) for k, v in truth.items() for a in v["annotations"]), start=1)],
+                  "categories": [{"id": 1}]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes([{**d, "image_id": ids[k]} for k, d in found]), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return float(evaluator.stats[0])
+
+
+def test_a_detection_inside_a_crowd_region_is_ignored_as_cocoeval_does():
+    """One object, found exactly (score 0.8), and a crowd region that the top detection (0.9) lies in.
+    COCO's protocol ignores that detection: AP 1. With the crowd region dropped it is a false positive
+    ranked first: precision 1/2 at every recall, AP 1/2."""
+    crowd = {**shape(square(36, 36, 24)), "iscrowd": 1}
+    truth = {"a": {"size": [64, 64], "annotations": [{**shape(square(4, 4, 20)), "iscrowd": 0}, crowd]}}
+    found = [("a", shape(square(40, 40, 12), 0.9)), ("a", shape(square(4, 4, 20), 0.8))]
+    ap = coco_ap(truth, found, 1)
+    assert ap["segm_AP"] == pycocotools_ap(truth, found, "segm") == pytest.approx(1.0)
+    assert ap["bbox_AP"] == pycocotools_ap(truth, found, "bbox") == pytest.approx(1.0)
+    dropped = {"a": {"size": [64, 64], "annotations": truth["a"]["annotations"][:1]}}
+    assert coco_ap(dropped, found, 1)["segm_AP"] == pytest.approx(0.5)
+
+
+def test_crowd_regions_reach_the_metric_as_iscrowd_and_never_the_loss():
+    model, tasks = tiny_model()
+    crowd = torch.from_numpy(square(40, 40, 12))
+    with_crowd = tiny_batch([True], crowd=crowd)
+    target = with_crowd.targets["instances"].images[0]
+    assert target["crowd_masks"].tolist() == [crowd.tolist()] and target["crowd_labels"].tolist() == [1]
+    assert len(target["masks"]) == 2  # the objects alone are trained on
+    truth = image_truth(target)["annotations"]
+    assert [a["iscrowd"] for a in truth] == [0, 0, 1] and truth[2]["area"] == 144
+    model.eval()
+    assert torch.equal(instance_loss(model, with_crowd).detach(), instance_loss(model, tiny_batch([True])).detach())
+
+
 # ---- data --------------------------------------------------------------------------------
 def test_synthfood_instances_are_the_connected_regions_of_its_masks(synthfood_root):
     from PIL import Image
@@ -102,10 +153,12 @@ def test_coco_instances_read_directly_with_ids_mapped_by_name(tmp_path):
     assert table.vocab["instances"] == ["egg", "rice"]  # ascending COCO id: 3, then 101005
     assert table.notes == ["annotations.json: 1 degenerate shape(s) skipped"]
     a, b = table.frame["instances"]
-    masks, classes = load_instances(a, (40, 50), ("egg", "rice"))
-    assert classes.tolist() == [1, 0] and masks.shape == (2, 40, 50)  # the crowd one is left out
+    masks, classes, crowd = load_instances(a, (40, 50), ("egg", "rice"))
+    assert classes.tolist() == [1, 0, 0] and masks.shape == (3, 40, 50)
+    assert crowd.tolist() == [False, False, True]  # the crowd region is kept, flagged
     assert masks[0].sum() == 100 and masks[1].sum() == 100
-    none, _ = load_instances(b, (40, 50), ("egg", "rice"))
+    assert masks[2].sum() == mask_utils.area(mask_utils.frPyObjects([[30, 30, 40, 30, 40, 38]], 40, 50))[0]
+    none, _, _ = load_instances(b, (40, 50), ("egg", "rice"))
     assert none.shape == (0, 40, 50)  # listed without annotations: a negative, not unlabelled
 
 
@@ -146,12 +199,14 @@ def tiny_model(separate: bool = False, seed: int = 0) -> tuple[MultiTaskModel, l
     return MultiTaskModel(backbone, tasks), tasks
 
 
-def tiny_batch(labelled: list[bool]):
+def tiny_batch(labelled: list[bool], crowd: torch.Tensor | None = None):
+    """Two objects per labelled image (classes 0 and 1), and ``crowd`` as a crowd region of class 1."""
     items = []
     for k, has in enumerate(labelled):
-        masks = torch.stack([torch.from_numpy(square(8 + 4 * k, 10, 20)), torch.from_numpy(square(36, 30, 16))])
-        target = KIND.target(None, (f"img{k}", [0, 1]) if has else None, {"image": torch.zeros(3, 64, 64),
-                                                                            "masks": masks})
+        masks = torch.stack([torch.from_numpy(square(8 + 4 * k, 10, 20)), torch.from_numpy(square(36, 30, 16)),
+                             *([] if crowd is None else [crowd])])
+        label = (f"img{k}", [0, 1, 1][:len(masks)], [False, False, True][:len(masks)])
+        target = KIND.target(None, label if has else None, {"image": torch.zeros(3, 64, 64), "masks": masks})
         items.append({"image": torch.randn(3, 64, 64, generator=torch.Generator().manual_seed(k)),
                       "targets": {"dish": torch.tensor(k % 2), "instances": target},
                       "labelled": ["dish"] + (["instances"] if has else [])})
@@ -215,6 +270,106 @@ def test_predict_draws_instances_and_writes_coco_results(synthfood_root, tmp_pat
     results = json.loads((tmp_path / "coco_results.json").read_text())
     assert results == [{"image_id": 1, **{k: v for k, v in fake.items() if k != "class"}}]
     assert instances.REPORT_SCORE == 0.5
+
+
+def detector(found: dict[str, torch.Tensor]) -> SimpleNamespace:
+    """A model output whose head detects ``found`` (boxes xyxy, labels, scores, mask probabilities)."""
+    return SimpleNamespace(head=SimpleNamespace(detect=lambda output: [found]))
+
+
+def found_on(target: dict, picks: list[tuple[int, int, float]]) -> dict[str, torch.Tensor]:
+    """Detections copying ground-truth object ``i`` with class ``label`` and ``score``."""
+    index = [i for i, _, _ in picks]
+    return {"boxes": target["boxes"][index], "labels": torch.tensor([k for _, k, _ in picks]),
+            "scores": torch.tensor([p for _, _, p in picks]), "masks": target["masks"][index].float()}
+
+
+def test_coco_results_carry_the_data_sets_category_ids_and_score_as_the_runs_own_evaluation(tmp_path, capsys):
+    """Category ids 3 and 101005 (not 1 and 2); scores 5e-6 apart that 4 decimals would tie, the
+    false positive listed first: loadRes + COCOeval of coco_results.json against the data set's json
+    (its ids, the ground truth as the model saw it) scores what the run's own evaluation scores."""
+    from foodmtl.commands.predict import report
+    from foodmtl.tasks.base import PredictContext
+    from foodmtl.tasks.metrics.coco import InstanceMetrics
+    table = read_coco_instances(write_coco(tmp_path / "train"), tmp_path / "train" / "images", "train")
+    spec = KIND.fit(TaskSpec("instances", "instances", ("egg", "rice"), KIND.check_options("instances", {})),
+                    table.frame["instances"])
+    assert spec.options["category_ids"] == [3, 101005]
+    images = tiny_batch([True, True]).targets["instances"]
+    found = [found_on(images.images[0], [(1, 0, 0.500010), (0, 0, 0.500015)]),  # a wrong class, then a hit
+             found_on(images.images[1], [(0, 0, 0.91), (1, 1, 0.62)])]
+    own = InstanceMetrics(2)
+    for k in range(2):
+        own.update(detector(found[k]), images[k])
+    records = [{"image": f"{k}.png", "instances": KIND.describe(spec, detector(found[k]), PredictContext())}
+               for k in range(2)]
+    report(records, tmp_path)
+    results = json.loads((tmp_path / "coco_results.json").read_text())
+    assert {r["category_id"] for r in results} == {3, 101005} and 0.500015 != round(0.500015, 4)
+    truth = [image_truth(image) for image in images.images]
+    dataset = {"images": [{"id": k, "height": 64, "width": 64} for k in (1, 2)],
+               "categories": [{"id": 3, "name": "egg"}, {"id": 101005, "name": "rice"}],
+               "annotations": [{**a, "id": 10 * k + n, "image_id": k, "category_id": [3, 101005][a["category_id"] - 1]}
+                               for k, t in enumerate(truth, start=1) for n, a in enumerate(t["annotations"])]}
+    expected = own.compute()
+    assert 0 < expected["segm_AP"] < 1
+    for iou_type in ("segm", "bbox"):
+        assert cocoeval_stats(dataset, results, iou_type)[:3] == pytest.approx(
+            [expected[f"{iou_type}_{m}"] for m in ("AP", "AP50", "AP75")], abs=1e-12)
+
+
+def cocoeval_stats(dataset: dict, results: list[dict], iou_type: str) -> list[float]:
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = dataset
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes(results), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return [float(v) for v in evaluator.stats]
+
+
+def test_annotation_files_that_disagree_on_a_category_id_record_none_and_say_so(tmp_path, caplog):
+    first = read_coco_instances(write_coco(tmp_path / "a"), tmp_path / "a" / "images", "train")
+    other = write_coco(tmp_path / "b")
+    other.write_text(other.read_text().replace('"id": 3, "name": "egg"', '"id": 4, "name": "egg"')
+                     .replace('"category_id": 3', '"category_id": 4'))
+    second = read_coco_instances(other, tmp_path / "b" / "images", "train")
+    spec = TaskSpec("instances", "instances", ("egg", "rice"), KIND.check_options("instances", {}))
+    with caplog.at_level("WARNING", logger="foodmtl"):
+        fitted = KIND.fit(spec, pd.concat([first.frame["instances"], second.frame["instances"]]))
+    assert "category_ids" not in fitted.options
+    assert "no single COCO category id for 'egg' (ids [3, 4])" in caplog.text
+
+
+def test_no_instance_above_the_report_score_writes_an_empty_list_and_says_so(tmp_path, capsys):
+    from foodmtl.commands.predict import report
+    from foodmtl.tasks.base import PredictContext
+    image = tiny_batch([True]).targets["instances"].images[0]
+    spec = TaskSpec("instances", "instances", ("egg", "rice"), {"category_ids": [3, 101005]})
+    records = [{"image": "a.png", "instances": KIND.describe(spec, detector(found_on(image, [(0, 0, 0.3)])),
+                                                             PredictContext())}]
+    report(records, tmp_path)
+    assert json.loads((tmp_path / "coco_results.json").read_text()) == []
+    assert f"no instance scored 0.5 or more: {tmp_path / 'coco_results.json'} is an empty list" in capsys.readouterr().out
+
+
+def test_a_checkpoint_without_category_ids_writes_index_plus_one_and_warns(caplog):
+    from foodmtl.tasks import instances
+    from foodmtl.tasks.base import PredictContext
+    image = tiny_batch([True]).targets["instances"].images[0]
+    spec = TaskSpec("old", "instances", ("egg", "rice"), KIND.check_options("instances", {}))
+    with caplog.at_level("WARNING", logger="foodmtl"):
+        found = KIND.describe(spec, detector(found_on(image, [(1, 1, 0.9)])), PredictContext())
+    assert [i["category_id"] for i in found["instances"]] == [2]
+    assert "old: the checkpoint records no COCO category ids" in caplog.text
+    instances._WARNED.discard("old")
 
 
 # ---- a real run --------------------------------------------------------------------------

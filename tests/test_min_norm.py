@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from foodmtl.weighting import build_weighting
-from foodmtl.weighting.gradients import _affine_min_norm, _bordered, min_norm_weights
+from foodmtl.weighting.gradients import _affine_min_norm, _bordered, gram_matrix, min_norm_weights
 
 REL, FLOOR = 1e-9, 1e-13
 KINDS = ("random", "ill_conditioned", "ill_conditioned_conflicting", "row_scales", "near_duplicate",
@@ -182,3 +182,21 @@ def test_a_non_finite_gram_gives_nan_weights(bad):
 def test_an_exactly_singular_affine_system_falls_back_to_least_squares():
     # two zero gradients together in a support: [0 0 1; 0 0 1; 1 1 0] is singular
     np.testing.assert_allclose(_affine_min_norm(_bordered(np.zeros((2, 2))), [0, 1]), [0.5, 0.5])
+
+
+def test_mgda_builds_the_gram_matrix_of_float32_gradients_in_float64():
+    """Two float32 gradients of norm ~6400 that differ by ~6 (orthogonally): the min-norm weights
+    hang on ||g_1 - g_2||^2 = M_11 - 2 M_12 + M_22, which a float32 M rounds away (~1e-2 off);
+    MGDA must give the weights of the exact (float64) M of the same float32 gradients."""
+    rng = np.random.default_rng(0)
+    v, delta = rng.standard_normal(4096) * 100, rng.standard_normal(4096) * 0.1
+    delta -= delta @ v / (v @ v) * v
+    g = torch.from_numpy(np.stack([v + delta, v - 2 * delta])).float()
+    exact = min_norm_weights(g.double() @ g.double().T)
+    rounded = min_norm_weights((g @ g.T).double())
+    assert (rounded - exact).abs().max() > 5e-3  # the case is sensitive to the Gram's precision
+    torch.testing.assert_close(gram_matrix(g, block=1000), g.double() @ g.double().T, rtol=1e-14, atol=0)
+    shared = torch.nn.Parameter(torch.zeros(4096))
+    mgda = build_weighting("mgda", ["a", "b"], {"rep_grad": False})
+    weights = mgda.backward({"a": g[0] @ shared, "b": g[1] @ shared}, [shared])
+    assert [weights["a"], weights["b"]] == pytest.approx(exact.tolist(), abs=1e-9)

@@ -1,4 +1,6 @@
 """Mixed training: classification-only and mask-only sources in one run, drawn at a set ratio."""
+from pathlib import Path
+
 import pytest
 from PIL import Image
 import torch
@@ -11,6 +13,7 @@ from foodmtl.engine.trainer import train
 from foodmtl.tasks import IGNORE_INDEX, SEG_IGNORE
 
 TASKS = ["dish", "ingredients", "segmentation"]
+TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
 
 
 def sources(root, ratio=3.0) -> list[str]:
@@ -49,6 +52,29 @@ def test_sources_are_drawn_at_the_configured_ratio(synthfood_root, ratio):
 def test_sources_with_different_mask_classes_are_refused():
     with pytest.raises(ConfigError, match="segmentation classes"):
         merge_vocab([{"segmentation": ["bg", "rice"]}, {"segmentation": ["bg", "egg"]}])
+
+
+def test_from_masks_over_sources_with_different_mask_classes_is_one_error_naming_them(synthfood_root, tmp_path,
+                                                                                      capsys):
+    """A second FoodSeg103 whose category_id.txt calls id 2 something else: its masks' id 2 would be
+    read as the first source's class 2, so the run is refused, naming both sources and the id."""
+    from foodmtl.cli import main
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Images").symlink_to(synthfood_root / "foodseg103" / "Images")
+    lines = (synthfood_root / "foodseg103" / "category_id.txt").read_text().splitlines()
+    was = lines[2].split("\t")[1]
+    lines[2] = "2\trenamed"
+    (other / "category_id.txt").write_text("\n".join(lines) + "\n")
+    first = synthfood_root / "foodseg103"
+    code = main(["train", str(TINY), f"output_dir={tmp_path}", "tasks=[ingredients]",
+                 "task_options.ingredients.from_masks=true",
+                 f"data.sources=[{{dataset: foodseg103, root: {first}}}, {{dataset: foodseg103, root: {other}}}]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (f"error: source foodseg103 at {first} and source foodseg103 at {other} disagree on the "
+                      f"segmentation classes, which their files store as ids: id 2: {was!r} vs 'renamed'; remap "
+                      "one's files to the other's classes (category_id.txt) first")
 
 
 def test_class_vocabularies_are_merged_in_order():

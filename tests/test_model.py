@@ -24,7 +24,13 @@ def test_unknown_backbone_lists_close_timm_names():
 
 
 def test_pretrained_tag_is_accepted():
-    check_backbone_name("resnet50.a1_in1k")
+    """A tag names one of timm's weight sets for the architecture: kept (smp's tu- prefix dropped),
+    built with that set's config; a tag timm lacks is refused with the ones it has."""
+    assert check_backbone_name("resnet50.a1_in1k") == "resnet50.a1_in1k"
+    assert check_backbone_name("tu-resnet50.a1_in1k") == "resnet50.a1_in1k"
+    assert create_timm("resnet50.a1_in1k", False, None).pretrained_cfg["tag"] == "a1_in1k"
+    with pytest.raises(UnknownNameError, match="resnet50.a1_in1k"):
+        check_backbone_name("resnet50.a1_in2k")
 
 
 def test_weights_from_a_local_file(tmp_path):

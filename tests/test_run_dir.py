@@ -2,6 +2,7 @@
 import multiprocessing
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from foodmtl.errors import ConfigError
 from foodmtl.data.builder import build_data
 from foodmtl.engine import run_dir as run_dir_module
 from foodmtl.engine.preflight import metric_names, require_metric, require_training_steps
-from foodmtl.engine.run_dir import claim_run_dir, previous_checkpoint
+from foodmtl.engine.run_dir import LOCK_FILE, claim_run_dir, previous_checkpoint, release_run_dir
 from foodmtl.utils.registry import UnknownNameError
 from foodmtl.tasks import TaskSpec
 
@@ -73,6 +74,69 @@ def test_resume_auto_finds_the_named_run_or_the_newest(tmp_path):
     (tmp_path / "synthfood-tiny" / "empty").mkdir()
     with pytest.raises(FileExistsError, match="no checkpoints/last.pt"):
         previous_checkpoint(load_config(TINY, [f"output_dir={tmp_path}", "run=empty"]))
+
+
+# ---- the run folder's lock (another process holds it, or tries to take it) ----------------------
+HOLD = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); "
+        "print('held', flush=True); sys.stdin.read()")
+TRY = "import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)"
+
+
+def hold(lock: Path) -> subprocess.Popen:
+    """Another process holding ``lock`` until its stdin is closed."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def free(lock: Path) -> bool:
+    """Whether another process could take ``lock`` now."""
+    return subprocess.run([sys.executable, "-c", TRY, str(lock)], capture_output=True).returncode == 0
+
+
+def test_a_claimed_run_folder_stays_locked_while_its_process_lives_and_forked_workers_keep_no_copy(tmp_path):
+    [winner] = [c for c in race(tmp_path, "raced") if c]
+    assert free(Path(winner) / LOCK_FILE)  # its process ended
+    folder = claim_run_dir(load_config(TINY, [f"output_dir={tmp_path}", "run=mine"]))
+    assert not free(folder / LOCK_FILE)
+    worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))  # as a DataLoader worker
+    worker.start()
+    try:
+        release_run_dir(folder)
+        assert free(folder / LOCK_FILE)
+    finally:
+        worker.terminate()
+
+
+def files(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("checkpointed", [True, False])
+def test_resume_auto_of_a_run_another_process_holds_is_one_error_line_and_writes_nothing(tmp_path, capsys,
+                                                                                          checkpointed):
+    """A requeued job started while the first still trains (with or without its first last.pt)."""
+    folder = tmp_path / "synthfood-tiny" / "r"
+    (folder / "checkpoints").mkdir(parents=True)
+    if checkpointed:
+        (folder / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    holder = hold(folder / LOCK_FILE)
+    before = files(folder)
+    start = ["train", str(TINY), f"output_dir={tmp_path}", "run=r", "resume=auto", "tracking.wandb=disabled"]
+    try:
+        code = main(start)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (f"error: run folder {folder} is in use by another process (it holds {folder / LOCK_FILE}); "
+                      "wait for that run to end, or pick another run=NAME")
+    assert files(folder) == before
+    assert main(start) == 2  # the holder gone, the start gets as far as the folder's content
+    assert "in use" not in capsys.readouterr().err
+    assert free(folder / LOCK_FILE)  # a refused start leaves the folder unlocked
 
 
 @pytest.mark.parametrize("samples, world, batch, ok", [(20, 1, 16, True), (10, 1, 16, False), (20, 2, 16, False),

@@ -138,6 +138,13 @@ def test_a_loss_scaler_changes_nothing_once_gradients_are_unscaled(strategy):
     scaled.run([make_batch(4, 0)], 0)
     for p0, p, q in zip(start, plain.objective.parameters(), scaled.objective.parameters()):
         torch.testing.assert_close(q - p0, p - p0, atol=1e-6, rtol=1e-3)
+    # both runs moved the shared backbone and every head well beyond the tolerance (a step that
+    # changed nothing in either run would pass the comparison above)
+    for run in (plain, scaled):
+        moved = dict(zip([n for n, _ in run.objective.named_parameters()],
+                         (float((p - p0).abs().max()) for p0, p in zip(start, run.objective.parameters()))))
+        parts = ["model.backbone.", *(f"model.heads.{t}." for t in ("dish", "cuisine", "ingredients"))]
+        assert all(max(v for n, v in moved.items() if n.startswith(part)) > 1e-4 for part in parts), moved
 
 
 @pytest.mark.parametrize("strategy, options", [("uniform", None), ("manual", {"weights": {"dish": 3.0}}),

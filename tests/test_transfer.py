@@ -107,10 +107,12 @@ def test_strong_preset_is_reproducible_from_the_seed_a_resume_gives_it():
     image = np.repeat(GREYS[mask][..., None], 3, axis=2)
     transform = train_transform(48, "strong")
     outs = []
-    for _ in range(2):
-        transform.set_random_seed(7)
+    for seed in (7, 7, 8):
+        transform.set_random_seed(seed)
         outs.append(transform(image=image, mask=mask))
     assert torch.equal(outs[0]["image"], outs[1]["image"]) and torch.equal(outs[0]["mask"], outs[1]["mask"])
+    # another seed, another draw: an identity (or seed-blind) transform would fail here
+    assert not torch.equal(outs[0]["image"], outs[2]["image"]) and not torch.equal(outs[0]["mask"], outs[2]["mask"])
 
 
 # ---- timm names: mapping and export ----------------------------------------------------------

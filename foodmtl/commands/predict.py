@@ -3,7 +3,8 @@
 A folder stands for the images in it and in its sub-folders (``IMAGE_SUFFIXES``, any case; hidden
 files and folders skipped), in sorted order. Without ``--out`` the JSON goes to stdout; with it,
 to ``OUT/predictions.json`` (beside the overlay PNGs; an instances task's detections also go to
-``OUT/coco_results.json``, COCO results format) and stdout gets one summary line. A progress
+``OUT/coco_results.json``, COCO results format with the data set's category ids, an empty list
+when none was reported) and stdout gets one summary line. A progress
 bar shows on a terminal; ``--wandb`` logs the predictions as a W&B table (job_type=predict) in
 the training run's project and group.
 """
@@ -89,21 +90,35 @@ def report(records: list[dict], out: Path | None) -> None:
         print(text)
         return
     atomic_write(out / "predictions.json", lambda f: f.write(f"{text}\n".encode()))
-    results = coco_results(records)
-    if results:
-        atomic_write(out / "coco_results.json", lambda f: f.write(json.dumps(results).encode()))
     read = sum(1 for r in records if "error" not in r)
     overlays = sum(1 for r in records if overlay_of(r))
     print(f"predicted {read} of {len(records)} image(s): {out / 'predictions.json'}"
           + (f", {overlays} overlay PNG(s)" if overlays else ""))
+    if any(instance_lists(r) for r in records):
+        write_coco_results(coco_results(records), out / "coco_results.json")
+
+
+def write_coco_results(results: list[dict], path: Path) -> None:
+    """The list as it is (floats at full precision), an empty one included, which is said."""
+    from foodmtl.tasks.instances import REPORT_SCORE
+    from foodmtl.utils.output import atomic_write
+
+    atomic_write(path, lambda f: f.write(json.dumps(results).encode()))
+    if not results:
+        print(f"no instance scored {REPORT_SCORE} or more: {path} is an empty list")
 
 
 def coco_results(records: list[dict]) -> list[dict]:
     """The instances of every image as one COCO results list (``image_id``: the image's 1-based
     position in predictions.json), for pycocotools' ``loadRes`` or a benchmark server."""
     return [{"image_id": k, **{key: v for key, v in found.items() if key != "class"}}
-            for k, record in enumerate(records, start=1) for value in record.values()
-            if isinstance(value, dict) for found in value.get("instances", [])]
+            for k, record in enumerate(records, start=1) for found in
+            (instance for instances in instance_lists(record) for instance in instances)]
+
+
+def instance_lists(record: dict) -> list[list[dict]]:
+    """The ``instances`` list of each task of one image's record that detects instances."""
+    return [value["instances"] for value in record.values() if isinstance(value, dict) and "instances" in value]
 
 
 def log_to_wandb(mode: str, cfg, checkpoint: str, records: list[dict], folder: Path) -> None:

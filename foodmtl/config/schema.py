@@ -96,6 +96,7 @@ class TrainConfig:
     overlays: int = 8                   # eval images saved as mask overlays after training (seg runs)
     unfreeze_at: int = 0                # >0: a frozen backbone (model.freeze) trains from this many epochs on
     ema_decay: float = 0.0              # >0: EMA of the weights (timm ModelEmaV3), evaluated and saved as best.pt
+    cudnn_benchmark: bool | None = None  # cuDNN autotuner; None: on with CUDA (engine/distributed.py)
 
 
 @dataclass

@@ -106,7 +106,7 @@ def sources_of(cfg: DataConfig) -> list[SourceConfig]:
 def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0,
                task_options: dict[str, dict] | None = None) -> DataBundle:
     parts = [read_source(s, cfg, seed) for s in sources_of(cfg)]
-    vocab = merge_vocab([p.vocab for p in parts])
+    vocab = merge_vocab([p.vocab for p in parts], [f"source {p.source.dataset} at {p.source.root}" for p in parts])
     train = SampleTable(pd.concat([p.train for p in parts], ignore_index=True), vocab)
     tasks = fit_tasks(build_tasks(task_names, vocab, task_options), train)
     evaluation = SampleTable(pd.concat([p.eval for p in parts], ignore_index=True), vocab)

@@ -16,7 +16,9 @@ from torch import Tensor
 @dataclass
 class Instances:
     """Per image: ``{"boxes": (N, 4) float xyxy, "labels": (N,) int64 class index, "masks": (N, H, W)
-    uint8}`` in the model's input frame, or None when the image has no instance label; ``keys``
+    uint8, "crowd_masks": (M, H, W) uint8, "crowd_labels": (M,) int64}`` in the model's input frame
+    (crowd regions: scored as COCO ignores them, never trained on), or None when the image has no
+    instance label; ``keys``
     name the images for COCO evaluation (the annotation file and image id)."""
 
     images: list[dict[str, Tensor] | None]

@@ -60,21 +60,37 @@ class SampleTable:
 def concat_tables(tables: list[SampleTable]) -> SampleTable:
     """One table of several parts of one data set (e.g. its splits): rows in order, vocabularies
     merged (``merge_vocab``), every part's notes."""
-    return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True), merge_vocab([t.vocab for t in tables]),
-                       [note for t in tables for note in t.notes])
+    splits = ["split " + "/".join(dict.fromkeys(t.frame["split"])) for t in tables]
+    return SampleTable(pd.concat([t.frame for t in tables], ignore_index=True),
+                       merge_vocab([t.vocab for t in tables], splits), [note for t in tables for note in t.notes])
 
 
-def merge_vocab(vocabs: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+def merge_vocab(vocabs: list[dict[str, list[str]]], parts: list[str] | None = None) -> dict[str, list[str]]:
     """Union of class names per task, in order of first appearance. A task whose label files store
-    class ids (``TaskKind.ids_in_files``: masks) must list the same classes in every part."""
+    class ids (``TaskKind.ids_in_files``: masks, which ``from_masks`` also reads) must list the same
+    classes in every part: ConfigError naming the two ``parts`` (e.g. the sources) and the ids whose
+    classes differ."""
     from foodmtl.tasks import TASK_KINDS, get_kind
 
+    parts = parts or [f"part {i}" for i in range(1, len(vocabs) + 1)]
     merged: dict[str, list[str]] = {}
-    for vocab in vocabs:
+    first: dict[str, str] = {}  # task -> the part its vocabulary came from first
+    for vocab, part in zip(vocabs, parts):
         for task, names in vocab.items():
             if task in merged and merged[task] != names and get_kind(TASK_KINDS[task]).ids_in_files:
-                raise ConfigError(f"sources disagree on the {task} classes; its files store class ids, "
-                                  "so remap one source's files to the other's classes (category_id.txt) first")
+                raise ConfigError(f"{first[task]} and {part} disagree on the {task} classes, which their files "
+                                  f"store as ids: {id_differences(merged[task], names)}; remap one's files to "
+                                  "the other's classes (category_id.txt) first")
+            first.setdefault(task, part)
             known = merged.setdefault(task, [])
             known.extend(n for n in names if n not in known)
     return merged
+
+
+def id_differences(first: list[str], second: list[str], shown: int = 5) -> str:
+    """``id 3: 'rice' vs 'bread'`` for the first ``shown`` ids whose class differs (``-``: no such id)."""
+    differ = [(i, first[i] if i < len(first) else "-", second[i] if i < len(second) else "-")
+              for i in range(max(len(first), len(second)))
+              if i >= min(len(first), len(second)) or first[i] != second[i]]
+    listed = ", ".join(f"id {i}: {a!r} vs {b!r}" for i, a, b in differ[:shown])
+    return listed + (f" and {len(differ) - shown} more" if len(differ) > shown else "")

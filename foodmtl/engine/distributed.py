@@ -33,9 +33,17 @@ def pick_device(preference: str, local_rank: int) -> torch.device:
     which only gloo accepts (see dist_backend)."""
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda but no CUDA device is visible")
+            raise ConfigError("train.device=cuda but torch sees no CUDA device (no GPU, a CPU-only torch build, "
+                              "or CUDA_VISIBLE_DEVICES hiding them); use train.device=auto or cpu")
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
+
+
+def use_cudnn_benchmark(setting: bool | None, device: torch.device) -> bool:
+    """``train.cudnn_benchmark``: None means on for CUDA. cuDNN then times its convolution algorithms
+    on the first batch of each input shape and keeps the fastest (worth it for fixed-size inputs,
+    as here); the choice can differ between processes, so set it false for bit-identical reruns."""
+    return device.type == "cuda" if setting is None else setting
 
 
 def dist_backend(device: torch.device) -> str:
@@ -59,12 +67,14 @@ def dist_backend(device: torch.device) -> str:
     return backend
 
 
-def init_distributed(device_preference: str = "auto") -> DistInfo:
-    """Join the process group torchrun set up (see dist_backend), if any."""
+def init_distributed(device_preference: str = "auto", cudnn_benchmark: bool | None = None) -> DistInfo:
+    """Join the process group torchrun set up (see dist_backend), if any, on the device picked
+    here, with cuDNN's autotuner as ``use_cudnn_benchmark`` decides."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_preference, local_rank)
+    torch.backends.cudnn.benchmark = use_cudnn_benchmark(cudnn_benchmark, device)
     if world > 1 and not dist.is_initialized():
         backend = dist_backend(device)
         if device.type == "cuda":

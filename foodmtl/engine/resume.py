@@ -8,7 +8,7 @@ given, which records them in the run's ``resume_changes``. Keys in ``HARMLESS`` 
 are, logging, workers, checkpoint cadence) are accepted silently.
 
 - ``resume=auto``: ``run=NAME``'s last.pt, else the experiment's newest; training continues in
-  that folder. With no such run it starts fresh, and says so.
+  that folder, locked against a second start (run_dir.py). With no such run it starts fresh, and says so.
 - ``resume=PATH``: training continues into a new run (``run=NAME`` or a default name) next to
   the source, whose folder is never written; ``resumed_from`` records PATH.
 - A best.pt holds weights only and is refused with what it lacks (see checkpoint.py).
@@ -28,7 +28,7 @@ from foodmtl.config import Config, deep_merge, from_dict, parse_override, set_do
 from foodmtl.errors import ConfigError
 from foodmtl.engine.checkpoint import load_checkpoint, require_resumable
 from foodmtl.engine.evaluate import resolve_amp
-from foodmtl.engine.run_dir import experiment_dir, previous_checkpoint
+from foodmtl.engine.run_dir import experiment_dir, lock_previous_run, release_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 HARMLESS = ("experiment", "run", "resume", "output_dir", "resume_override", "resumed_from", "resume_changes",
             "tracking", "data.root", "data.num_workers", "data.eval_batch_size", "data.strict", "train.device",
             "train.progress", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
-            "train.overlays", "train.on_nonfinite", "train.compile")
+            "train.overlays", "train.on_nonfinite", "train.compile", "train.cudnn_benchmark")
 
 
 @dataclass
@@ -57,11 +57,15 @@ def plan_start(cfg: Config, overrides: Sequence[str], device: torch.device) -> S
     if cfg.resume is None:
         return StartPlan(fresh(cfg))
     if cfg.resume == "auto":
-        found = previous_checkpoint(cfg)
+        found = lock_previous_run(cfg)  # held for the process's life (run_dir.py); released if refused here
         if found is None:
             log.info("no previous run of %s: starting fresh", experiment_dir(cfg) / (cfg.run or ""))
             return StartPlan(fresh(cfg))
-        return StartPlan(resumed(cfg, found, overrides, device), str(found), str(found.parent.parent))
+        try:
+            return StartPlan(resumed(cfg, found, overrides, device), str(found), str(found.parent.parent))
+        except Exception:
+            release_run_dir(found.parent.parent)
+            raise
     source = Path(cfg.resume)
     new = resumed(cfg, source, overrides, device)
     new = dataclasses.replace(new, run=explicit(overrides).get("run"), resumed_from=str(source.resolve()))

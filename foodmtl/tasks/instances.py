@@ -14,6 +14,8 @@ bbox and segm AP, AP50, AP75 (``foodmtl/tasks/metrics/coco.py``). Prediction: th
 """
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import torch
 from torch import Tensor, nn
@@ -22,11 +24,14 @@ from torchvision.ops import masks_to_boxes
 from foodmtl.data.columns import StringColumn
 from foodmtl.data.instance_targets import Instances
 from foodmtl.tasks import TaskSpec
-from foodmtl.tasks.base import PredictContext, TaskKind
+from foodmtl.tasks.base import PredictContext, TaskKind, with_options
+
+log = logging.getLogger(__name__)
 
 METRICS = {f"{t}_{m}": "max" for t in ("segm", "bbox") for m in ("AP", "AP50", "AP75")}
 FRACTIONS = frozenset(METRICS)
 REPORT_SCORE = 0.5  # predict reports instances at least this confident
+_WARNED: set[str] = set()  # tasks already warned about lacking COCO category ids
 
 
 class InstanceSegmentation(TaskKind):
@@ -63,20 +68,23 @@ class InstanceSegmentation(TaskKind):
         if label is None:
             return None, {}
         from foodmtl.data.sets.coco_instances import load_instances
-        masks, classes = load_instances(label, image_hw, spec.classes)
-        return (label, classes), ({"masks": masks} if len(masks) else {})
+        masks, classes, crowd = load_instances(label, image_hw, spec.classes)
+        return (label, classes, crowd), ({"masks": masks} if len(masks) else {})
 
     def target(self, spec: TaskSpec, label, transformed: dict) -> Instances:
         if label is None:
             return Instances([None], [None])
-        key, classes = label
+        key, classes, crowd = label
         size = tuple(transformed["image"].shape[-2:])
         masks = transformed.get("masks", torch.zeros((0, *size), dtype=torch.uint8))
         masks = torch.as_tensor(masks).to(torch.uint8)
         kept = masks.flatten(1).bool().any(1)
         masks, classes = masks[kept], torch.as_tensor(classes, dtype=torch.int64)[kept]
+        crowd = torch.as_tensor(crowd, dtype=torch.bool)[kept]
         boxes = masks_to_boxes(masks).float() + torch.tensor([0.0, 0.0, 1.0, 1.0])  # pixel edges, as COCO's
-        return Instances([{"boxes": boxes, "labels": classes, "masks": masks}], [key])
+        objects = ~crowd  # crowd regions: for COCOeval only (tasks/metrics/coco.py), never trained on
+        return Instances([{"boxes": boxes[objects], "labels": classes[objects], "masks": masks[objects],
+                           "crowd_masks": masks[crowd], "crowd_labels": classes[crowd]}], [key])
 
     def labelled(self, target: Instances) -> Tensor:
         return target.labelled()
@@ -99,17 +107,31 @@ class InstanceSegmentation(TaskKind):
         from foodmtl.tasks.metrics.coco import InstanceMetrics
         return InstanceMetrics(spec.num_classes)
 
+    def fit(self, spec: TaskSpec, column: pd.Series) -> TaskSpec:
+        """``category_ids``: each class's COCO category id in the training split's annotation files,
+        which predict writes into coco_results.json; left out when a class has none or several there."""
+        from foodmtl.data.sets.coco_instances import category_ids
+        found = category_ids(sorted({label.rsplit("#", 1)[0] for label in column.dropna()}))
+        ids = [sorted(found.get(name, ())) for name in spec.classes]
+        unclear = [f"{name!r} (ids {i or 'none'})" for name, i in zip(spec.classes, ids) if len(i) != 1]
+        if unclear:
+            log.warning("%s: no single COCO category id for %s in the annotation files; coco_results.json "
+                        "will carry class index + 1", spec.name, ", ".join(unclear[:5]))
+            return spec
+        return with_options(spec, {**spec.options, "category_ids": [i[0] for i in ids]})
+
     def describe(self, spec: TaskSpec, output, context: PredictContext) -> dict:
-        """Instances scoring at least ``REPORT_SCORE`` as COCO results (image_id left to the caller)."""
+        """Instances scoring at least ``REPORT_SCORE`` as COCO results (image_id left to the caller),
+        with the data set's category ids and full-precision scores and boxes."""
         from foodmtl.tasks.metrics.coco import detections
         found = output.head.detect(output)[0]
         keep = found["scores"] >= REPORT_SCORE
         found = {k: v[keep] for k, v in found.items()}
-        results = detections(found)
-        instances = [{"class": spec.classes[r["category_id"] - 1], "category_id": r["category_id"],
-                      "score": round(r["score"], 4), "bbox": [round(v, 2) for v in r["bbox"]],
+        ids = coco_category_ids(spec)
+        instances = [{"class": spec.classes[k], "category_id": ids[k], "score": r["score"], "bbox": r["bbox"],
                       "segmentation": {"size": r["segmentation"]["size"],
-                                       "counts": r["segmentation"]["counts"].decode()}} for r in results]
+                                       "counts": r["segmentation"]["counts"].decode()}}
+                     for k, r in zip(found["labels"].tolist(), detections(found))]
         out: dict = {"instances": instances}
         if context.picture is not None and context.pixels is not None:
             from foodmtl.utils.output import atomic_write
@@ -118,6 +140,18 @@ class InstanceSegmentation(TaskKind):
             atomic_write(context.picture, lambda f: picture.save(f, format="PNG"))
             out["overlay"] = str(context.picture)
         return out
+
+
+def coco_category_ids(spec: TaskSpec) -> list[int]:
+    """The data set's COCO category id of each class; index + 1 (with a warning, once) for a checkpoint
+    saved before they were recorded, or trained on files that disagree on them."""
+    if "category_ids" in spec.options:
+        return list(spec.options["category_ids"])
+    if spec.name not in _WARNED:
+        _WARNED.add(spec.name)
+        log.warning("%s: the checkpoint records no COCO category ids; coco_results.json carries class index + 1",
+                    spec.name)
+    return list(range(1, spec.num_classes + 1))
 
 
 KIND = InstanceSegmentation()

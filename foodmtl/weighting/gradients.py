@@ -50,6 +50,18 @@ def task_gradients(losses: Sequence[Tensor], inputs: Sequence[Tensor]) -> Tensor
     return torch.stack(rows)
 
 
+def gram_matrix(grads: Tensor, block: int = 1 << 20) -> Tensor:
+    """G G^T in float64, on ``grads``' device. A float32 product rounds each entry to ~1e-7 of
+    ||g_i|| ||g_j||, which swamps ||g_i - g_j||^2 for nearly collinear gradients (the MGDA weights
+    then move by ~1e-2; tests/test_min_norm.py); the products of float32 values are exact in float64.
+    Summed over column blocks so the float64 copy holds at most K x ``block`` values."""
+    gram = grads.new_zeros((grads.shape[0], grads.shape[0]), dtype=torch.float64)
+    for part in grads.split(block, dim=1):
+        part = part.double()
+        gram += part @ part.T
+    return gram
+
+
 def accumulate_grad(params: Sequence[Tensor], flat: Tensor) -> None:
     """Add the flat vector ``flat`` into the ``.grad`` of ``params`` (in order)."""
     offset = 0
@@ -198,7 +210,7 @@ class GramWeighting(WeightingStrategy):
         heads = self._heads(values, shared, representation if use_rep else None)
         inputs = [representation] if use_rep else shared
         grads = task_gradients(values, inputs)
-        gram = (grads @ grads.T).double().cpu()  # K x K: the solvers run on the CPU
+        gram = gram_matrix(grads).cpu()  # K x K: the solvers run on the CPU
         detached = torch.stack([v.detach() for v in values]).double().cpu()
         coeffs, head_weights = self.solve(tasks, gram, detached)
         combined = coeffs.to(grads) @ grads

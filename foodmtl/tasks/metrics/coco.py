@@ -52,10 +52,15 @@ class InstanceMetrics(nn.Module):
 
 
 def image_truth(target: dict) -> dict:
-    """One image's ground truth as COCO annotations (RLE, area, xywh box) and its size."""
-    masks = target["masks"].cpu().numpy().astype(np.uint8)
-    labels = target["labels"].cpu().tolist()
-    return {"size": list(masks.shape[1:]), "annotations": [coco_shape(m, label) for m, label in zip(masks, labels)]}
+    """One image's ground truth as COCO annotations (RLE, area, xywh box) and its size; its crowd
+    regions (``crowd_masks``) as ``iscrowd: 1`` annotations, which COCOeval ignores together with
+    the detections it matches to them (pycocotools ``cocoeval.py``, ``evaluateImg``)."""
+    objects = zip(target["masks"].cpu().numpy().astype(np.uint8), target["labels"].cpu().tolist())
+    crowds = zip(target.get("crowd_masks", target["masks"][:0]).cpu().numpy().astype(np.uint8),
+                 target.get("crowd_labels", target["labels"][:0]).cpu().tolist())
+    return {"size": list(target["masks"].shape[1:]),
+            "annotations": [{**coco_shape(m, label), "iscrowd": 0} for m, label in objects]
+            + [{**coco_shape(m, label), "iscrowd": 1} for m, label in crowds]}
 
 
 def detections(found: dict) -> list[dict]:
@@ -75,10 +80,11 @@ def coco_shape(mask: np.ndarray, label: int) -> dict:
 
 def coco_ap(truth: dict[str, dict], found: list[tuple[str, dict]], num_classes: int) -> dict[str, float]:
     """``{bbox,segm}_{AP,AP50,AP75}`` of detections ``(image key, COCO result)`` against per-image ground
-    truth ``{key: {"size": [H, W], "annotations": [...]}}``; 0 when nothing was detected."""
+    truth ``{key: {"size": [H, W], "annotations": [...]}}`` (``iscrowd: 1``: a crowd region);
+    0 when nothing was detected."""
     ids = {key: i for i, key in enumerate(sorted(truth), start=1)}
     images = [{"id": ids[k], "height": v["size"][0], "width": v["size"][1]} for k, v in truth.items()]
-    annotations = [{**a, "id": n, "image_id": ids[k], "iscrowd": 0}
+    annotations = [{"iscrowd": 0, **a, "id": n, "image_id": ids[k]}
                    for n, (k, a) in enumerate(((k, a) for k, v in truth.items() for a in v["annotations"]), start=1)]
     gt = COCO()
     gt.dataset = {"images": images, "annotations": annotations,
