@@ -58,3 +58,23 @@ def test_a_dish_in_both_split_lists_is_an_error(tmp_path):
 def test_missing_release_names_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="(?s)Nutrition5k not found.*google-research-datasets/Nutrition5k"):
         read_nutrition5k(tmp_path / "nowhere")
+
+
+def test_the_shipped_experiment_builds_its_tasks_on_the_miniature(tmp_path):
+    from foodmtl.config import load_config
+    from foodmtl.data.builder import build_data
+    from foodmtl.engine.preflight import require_metric
+    from foodmtl.tasks import task_options
+
+    root = build(tmp_path / "nutrition5k_dataset")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "experiments" / "nutrition5k" / "base.yaml",
+                      [f"data.root={root}"])
+    data = build_data(cfg.data, cfg.tasks, 0, task_options(cfg))
+    assert [(t.name, t.kind, t.classes) for t in data.tasks] == [
+        ("ingredients", "multilabel", ("rice", "chicken")), ("mass", "regression", ("g",)),
+        ("calories", "regression", ("kcal",)), ("fat", "regression", ("g",)), ("carb", "regression", ("g",)),
+        ("protein", "regression", ("g",))]
+    assert (len(data.train), len(data.eval)) == (2, 2)  # train: dishes 1 and 2; test: dishes 3 and 5
+    # the only labelled training dish is dish 1 (dish 2's totals are all zero): its values, std 1
+    assert [t.stats for t in data.tasks[1:3]] == [{"mean": 200.0, "std": 1.0}, {"mean": 277.5, "std": 1.0}]
+    require_metric(cfg.train.best_metric, data.tasks)  # calories/mae: a metric of these tasks
