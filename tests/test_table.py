@@ -263,7 +263,8 @@ def test_hand_computed_paired_comparison(hand_runs):
 def test_every_format_carries_every_figure(hand_runs):
     s = summarize(runs_frame(hand_runs), units=runs_units(hand_runs))
     md = render(s, "markdown")
-    assert "| method | dish/top1 (%) ↑ | ingredients/mAP (%) ↑ | mass/mae (g) ↓ | Δm% ↑ | mean rank ↓ | seeds |" in md
+    assert ("| method | dish/top1 (%) ↑ | ingredients/mAP (%) ↑ | mass/mae (g) ↓ | Δm% ↑ | mean rank ↓ | seeds |"
+            in md)
     rows = {line.split(" | ")[0][2:]: line for line in md.splitlines() if line.startswith("| ")}  # last wins
     famo = next(line for line in md.splitlines() if line.startswith("| famo | **61.75"))  # the main table's
     half = T2 * statistics.stdev([-4, -5, -4]) / 3 ** 0.5

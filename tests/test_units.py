@@ -11,7 +11,7 @@ import pytest
 import wandb_records
 from foodmtl.cli import main
 from foodmtl.config import load_config
-from foodmtl.data.builder import build_tasks
+from foodmtl.data.builder import DataBundle, build_tasks
 from foodmtl.data.sets.coco import coco_to_masks
 from foodmtl.engine.trainer import train
 from foodmtl.errors import ConfigError
@@ -101,3 +101,11 @@ def test_training_prints_every_readers_notes_once(tmp_path, capfd):
         note = (f"note: coco: {tmp_path / 'coco' / split / 'masks'}: 1 degenerate shape(s) skipped when its masks "
                 "were drawn (listed in skipped_shapes.txt)")
         assert err.count(note) == 1, err
+
+
+def test_only_the_reporting_rank_prints_the_notes(capsys):
+    bundle = DataBundle([], None, None, notes=["coco: annotations.json: 1 degenerate shape(s) skipped"])
+    bundle.print_notes(False)  # every rank but 0
+    assert capsys.readouterr().err == ""
+    bundle.print_notes(True)
+    assert capsys.readouterr().err == "note: coco: annotations.json: 1 degenerate shape(s) skipped\n"

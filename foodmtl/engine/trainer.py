@@ -215,7 +215,8 @@ class Trainer:
             self._sync_counts()
             self.tracker.summary({**provenance(self.info.world), "final": final, "best": self.state.best, "steps": self.state.step,
                                   "epochs": self.state.epoch, "skipped_images": self.state.skipped,
-                                  "nonfinite_skipped": self.state.nonfinite_skipped, "units": task_units(self.tasks)})
+                                  "nonfinite_skipped": self.state.nonfinite_skipped,
+                                  "units": task_units(self.tasks)})
             return final
         except BaseException as exc:
             code = exit_code(exc)

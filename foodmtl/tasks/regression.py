@@ -3,10 +3,10 @@
 Label: the value in the task's unit, NaN when the image has none. The unit is the spec's single
 "class": the one the data set's reader names in its vocabulary (Nutrition5k and SynthFood: g for
 mass, fat, carb and protein, kcal for calories), or the task's ``unit`` option, which wins (a
-relabel only: values are never converted). Sources that name different units are refused. Targets are standardised with the training split's mean and standard
-deviation (``stats``, saved in checkpoints), so a loss in grams and one in kcal have the same
-scale; ``standardize: false`` trains on raw units instead (the known-answer ablation, where a
-raw-unit loss dwarfs the others). Loss (``loss``): ``l1``, ``smooth_l1`` (Huber, beta 1 in
+relabel only: values are never converted). Sources that name different units are refused.
+Targets are standardised with the training split's mean and standard deviation (``stats``, saved
+in checkpoints), so a loss in grams and one in kcal have the same scale; ``standardize: false``
+trains on raw units instead (the known-answer ablation, where a raw-unit loss dwarfs the others). Loss (``loss``): ``l1``, ``smooth_l1`` (Huber, beta 1 in
 standardised units; the default) or ``mse``. Metrics in original units, over labelled images:
 MAE and MAE as a percentage of the mean true value (Nutrition5k, Thames et al. 2021, report
 both); lower is better. ``UNITS``: MAE is in the task's unit, MAE % in percent; runs record each
