@@ -1,9 +1,10 @@
-"""Check a downloaded Food-101 / FoodX-251 / Food2K / Food1K / VireoFood-172 / UEC-FoodPix Complete
-folder before training on it.
+"""Check a downloaded data set's folder before training on it: any set with a module in
+``foodmtl/data/sets/`` (found by name there, read by its ``load``, as ``foodmtl train`` reads it).
 
     python data_prep/verify.py --dataset food101 --root DIR [--decode] [--workers N]
 
-Prints images per split and per class (min/max), then every problem found: list files
+Prints images per split and per class (min/max; for a split without dish labels, what it does
+label), then every problem found: list files
 that do not parse, missing images, unreadable images (PIL open + verify; ``--decode``
 decodes every pixel, which also catches truncated files), class mismatches (image folders
 vs classes.txt, classes without images, duplicated entries); masks are checked like images, and
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -24,20 +24,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
-from foodmtl.data.sets.food101 import read_food101  # noqa: E402
-from foodmtl.data.sets.food2k import read_food1k, read_food2k  # noqa: E402
-from foodmtl.data.sets.foodx251 import read_foodx251  # noqa: E402
+from foodmtl.config.tasks import KNOWN_TASKS  # noqa: E402
+from foodmtl.data import sets  # noqa: E402
 from foodmtl.data.table import SampleTable  # noqa: E402
-from foodmtl.data.sets.uecfoodpix import read_uecfoodpix  # noqa: E402
-from foodmtl.data.sets.vireofood172 import read_vireofood172  # noqa: E402
 from foodmtl.tracking.progress import progress  # noqa: E402
 
-READERS: dict[str, Callable[[str | Path], SampleTable]] = {
-    "food101": read_food101, "foodx251": read_foodx251, "food2k": read_food2k, "food1k": read_food1k,
-    "vireofood172": read_vireofood172, "uecfoodpix": read_uecfoodpix}
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)  # what PIL raises on bad files
 SHOWN = 20  # problems listed per kind; the rest are counted
 CHUNK = 2000  # images per worker task: only their problems travel back
+LABEL_NAMES = {"mask": "masks", "instances": "instance lists", "ingredients": "ingredient lists"}
 
 
 def check_images(job: tuple[list[str], bool]) -> list[tuple[str, str, str]]:
@@ -124,14 +119,20 @@ def summary(table: SampleTable) -> list[str]:
     lines = []
     for split, part in table.frame.groupby("split", sort=False):
         if part["dish"].isna().all():
-            masks = int(part["mask"].notna().sum())
-            labels = f"{masks} masks, no dish labels" if masks else "unlabelled"
-            lines.append(f"  {split}: {len(part)} images, {labels}")
+            lines.append(f"  {split}: {len(part)} images, {other_labels(part, table.vocab)}")
             continue
         counts = part["dish"].value_counts().reindex(table.vocab["dish"], fill_value=0)
         lines.append(f"  {split}: {len(part)} images, {int((counts > 0).sum())} classes, per class "
                      f"min {counts.min()} ({counts.idxmin()}) max {counts.max()} ({counts.idxmax()})")
     return lines
+
+
+def other_labels(part, vocab: dict[str, list[str]]) -> str:
+    """``3 masks, no dish labels``: the images of ``part`` that each column the data labels covers."""
+    columns = dict.fromkeys(KNOWN_TASKS[task].column for task in vocab if task in KNOWN_TASKS)
+    counts = [f"{int(part[c].notna().sum())} {LABEL_NAMES.get(c, c + ' labels')}" for c in columns
+              if part[c].notna().any()]
+    return ", ".join([*counts, "no dish labels"]) if counts else "unlabelled"
 
 
 def report(kind: str, items: list[str]) -> None:
@@ -145,7 +146,7 @@ def verify(dataset: str, root: Path, decode: bool, workers: int) -> int:
     """Print the report; return the number of problems."""
     root = root.expanduser().resolve()
     try:
-        table = READERS[dataset](root)
+        table = sets.load(dataset, str(root))
     except (FileNotFoundError, ValueError) as exc:
         print(f"PROBLEM cannot read {dataset}: {exc}")
         return 1
@@ -163,7 +164,7 @@ def verify(dataset: str, root: Path, decode: bool, workers: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=sorted(READERS))
+    parser.add_argument("--dataset", required=True, choices=sets.names())
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--decode", action="store_true", help="decode every image fully (slower, catches truncation)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)

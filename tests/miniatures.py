@@ -94,3 +94,41 @@ def make_coco(root: Path, categories: list[dict], annotations: list[dict], image
     data = {"images": infos, "annotations": annotations, "categories": categories}
     (root / "annotations.json").write_text(json.dumps(data))
     return root
+
+
+# Nutrition5k dish rows (dish_metadata_cafe*.csv): one of each quirk the reader reports.
+N5K_ROWS_CAFE1 = [
+    # totals match the ingredients' grams (150 + 50)
+    "dish_1000000001,277.5,200.0,2.25,42.0,19.55,ingr_0000000001,rice,150.0,195.0,0.45,42.0,4.05,"
+    "ingr_0000000002,chicken,50.0,82.5,1.8,0.0,15.5",
+    "dish_1000000002,0.0,0.0,0.0,0.0,0.0,ingr_0000000003,deprecated,0.0,0.0,0.0,0.0,0.0",  # all-zero totals
+    "dish_1000000003,130.0,90.0,0.3,28.0,2.7,ingr_0000000001,rice,60.0,78.0,0.18,16.8,1.62",  # 90 g vs 60 g
+    "dish_1000000004,65.0,50.0,0.15,14.0,1.35,ingr_0000000001,rice,50.0,65.0,0.15,14.0,1.35",  # no image
+]
+N5K_ROWS_CAFE2 = [
+    "dish_1000000005,65.0,50.0,0.15,14.0,1.35,1,ingr_0000000001,rice,50.0,65.0,0.15,14.0,1.35",  # README's num_ingrs
+    "dish_1000000006,82.5,50.0,1.8,0.0,15.5,ingr_0000000002,chicken,50.0,82.5,1.8,0.0,15.5",  # in no split
+]
+
+
+def make_nutrition5k(root: Path, cafe1=N5K_ROWS_CAFE1, cafe2=N5K_ROWS_CAFE2,
+                     train="1000000001\n1000000002\n1000000004\n") -> Path:
+    """The Nutrition5k release (``foodmtl/data/sets/nutrition5k.py``) with one of each quirk it reports."""
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "dish_metadata_cafe1.csv").write_text("".join(f"{r}\n" for r in cafe1))
+    (root / "metadata" / "dish_metadata_cafe2.csv").write_text("".join(f"{r}\n" for r in cafe2))
+    (root / "metadata" / "ingredients_metadata.csv").write_text(
+        "ingr,id,cal/g,fat(g),carb(g),protein(g)\nrice,1,1.3,0.003,0.28,0.027\n"
+        "chicken,2,1.65,0.036,0.0,0.31\ndeprecated,3,0,0,0,0\n")
+    splits = root / "dish_ids" / "splits"
+    splits.mkdir(parents=True)
+    (splits / "rgb_train_ids.txt").write_text("".join(f"dish_{d}\n" for d in train.split()))
+    (splits / "rgb_test_ids.txt").write_text("dish_1000000003\ndish_1000000005\n")
+    (splits / "depth_train_ids.txt").write_text("dish_1000000001\n")
+    (splits / "depth_test_ids.txt").write_text("dish_1000000003\n")
+    for d in ("1000000001", "1000000002", "1000000003", "1000000005", "1000000006"):
+        folder = root / "imagery" / "realsense_overhead" / f"dish_{d}"
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((8, 10, 3), 128, np.uint8)).save(folder / "rgb.png")
+        Image.fromarray(np.zeros((8, 10), np.uint16)).save(folder / "depth_raw.png")
+    return root

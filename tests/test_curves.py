@@ -55,7 +55,7 @@ def eval_runs() -> tuple[list[Run], dict]:
     for (method, seed), (top1, mae) in values.items():
         history = [{"step": 10 * (e + 1), "epoch": e, "eval/dish/top1": top1 * (e + 1) / 2,
                     "eval/mass/mae": mae * (2 - e)} for e in range(2)]
-        runs.append(Run(f"{method}-s{seed}", method, "g", seed, {}, {}, history, "-"))
+        runs.append(Run(f"{method}-s{seed}", method, "g", seed, {}, {}, history, "-", {"mass": "g"}))
     runs.append(Run("single-dish-s0", "single-task (dish)", "g", 0, {}, {},
                     [{"step": 10, "epoch": e, "eval/dish/top1": 0.5 + e / 10} for e in range(2)], "-"))
     return runs, values
@@ -66,7 +66,7 @@ def test_validation_labels_units_and_direction_and_stars_the_best_final_mean():
     fig = validation_figure(runs)
     dish, mass = fig.axes[:2]
     assert dish.get_ylabel() == "top-1 accuracy (%)" and "lower is better" not in dish.get_ylabel()
-    assert mass.get_ylabel() == "MAE (task's units) — lower is better"
+    assert mass.get_ylabel() == "MAE (g) — lower is better"                     # the unit the runs recorded
     famo_top1 = 100 * np.mean([values["famo", s][0] for s in (0, 1)])            # final epoch e=1: factor 1
     uniform_mae = np.mean([values["uniform", s][1] for s in (0, 1)])             # final epoch e=1: factor 1
 
@@ -87,9 +87,18 @@ def test_validation_labels_units_and_direction_and_stars_the_best_final_mean():
 
 
 def test_metric_labels_follow_the_task_kind():
-    assert metric_label("eval/ingredients/mAP") == "mAP (%)"
-    assert metric_label("eval/segmentation/mIoU") == "mIoU (%)"
-    assert metric_label("eval/calories/mae_pct") == "MAE (% of the mean) — lower is better"
+    assert metric_label("eval/ingredients/mAP", {}) == "mAP (%)"
+    assert metric_label("eval/segmentation/mIoU", {}) == "mIoU (%)"
+    assert metric_label("eval/calories/mae_pct", {"calories": "kcal"}) == "MAE (% of the mean) — lower is better"
+    assert metric_label("eval/calories/mae", {"calories": "kcal"}) == "MAE (kcal) — lower is better"
+    assert metric_label("eval/calories/mae", {}) == "MAE (own units) — lower is better"  # a run that recorded none
+
+
+def test_runs_that_disagree_on_a_unit_are_not_drawn_on_one_axis():
+    runs, _ = eval_runs()
+    runs[0].units = {"mass": "kg"}
+    with pytest.raises(ConfigError, match="give mass in different units"):
+        validation_figure(runs)
 
 
 def test_plot_reports_bad_input_in_one_line(tmp_path, capsys):

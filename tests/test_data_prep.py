@@ -10,7 +10,9 @@ from PIL import Image
 
 from foodmtl.data.sets.food101 import read_food101
 from foodmtl.data.sets.foodx251 import read_foodx251
-from miniatures import break_header, make_food101, make_foodx251, truncate_scan, write_jpeg
+from foodmtl.data import sets
+from foodmtl.data.sets.coco import coco_to_masks
+from miniatures import break_header, make_coco, make_food101, make_foodx251, make_nutrition5k, truncate_scan, write_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,6 +87,53 @@ def test_verify_missing_root_says_how_to_get_it(tmp_path):
     result = verify("food101", tmp_path / "food-101")
     assert result.returncode == 1
     assert str(tmp_path / "food-101") in result.stdout and "food-101.tar.gz" in result.stdout
+
+
+def test_verify_nutrition5k_counts_its_labels_and_prints_the_readers_notes(tmp_path):
+    root = make_nutrition5k(tmp_path / "nutrition5k_dataset")
+    result = verify("nutrition5k", root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # train: dish 1 and the all-zero dish 2 (dish 4 has no image); test: dishes 3 and 5
+    labels = "ingredient lists, {0} calories labels, {0} mass labels, {0} fat labels, {0} carb labels, " \
+             "{0} protein labels, no dish labels"
+    assert f"train: 2 images, 2 {labels.format(1)}" in result.stdout
+    assert f"test: 2 images, 2 {labels.format(2)}" in result.stdout
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {note}" for note in sets.load("nutrition5k", str(root)).notes] and len(notes) == 5
+    assert "note: 1 dish(es) have all-zero totals: no mass/calorie/macro labels for them" in notes
+
+
+GOOD, TWO_POINTS = [[2, 2, 8, 2, 8, 8, 2, 8]], [[1, 1, 3, 3]]  # a square; a polygon pycocotools cannot draw
+
+
+def coco_split(root: Path) -> Path:
+    annotations = [{"id": 1, "image_id": 1, "category_id": 7, "segmentation": GOOD, "iscrowd": 0},
+                   {"id": 2, "image_id": 2, "category_id": 7, "segmentation": TWO_POINTS, "iscrowd": 0}]
+    return make_coco(root / "train", [{"id": 7, "name": "rice"}], annotations)
+
+
+def test_every_data_set_module_is_a_verify_choice():
+    help_text = run("verify.py", "--help", cwd=REPO).stdout
+    assert all(name in help_text for name in sets.names()) and {"coco", "coco_instances"} <= set(sets.names())
+
+
+def test_verify_coco_instances_counts_the_skipped_shapes(tmp_path):
+    split = coco_split(tmp_path / "coco")
+    result = verify("coco_instances", split.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "train: 2 images, 2 instance lists, no dish labels" in result.stdout
+    assert "note: annotations.json: 1 degenerate shape(s) skipped" in result.stdout
+
+
+def test_verify_coco_masks_counts_the_shapes_skipped_when_they_were_drawn(tmp_path):
+    split = coco_split(tmp_path / "coco")
+    with pytest.warns(UserWarning, match="annotation 2: polygon"):
+        coco_to_masks(split / "annotations.json", split / "images", split / "masks", "train")
+    result = verify("coco", split.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "train: 2 images, 2 masks, no dish labels" in result.stdout
+    assert (f"note: {split / 'masks'}: 1 degenerate shape(s) skipped when its masks were drawn (listed in "
+            "skipped_shapes.txt)") in result.stdout
 
 
 def quantization_at(quality: int) -> dict:

@@ -2,46 +2,12 @@
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from foodmtl.errors import DataError
 from foodmtl.data.sets.nutrition5k import read_nutrition5k
-
-ROWS_CAFE1 = [
-    # totals match the ingredients' grams (150 + 50)
-    "dish_1000000001,277.5,200.0,2.25,42.0,19.55,ingr_0000000001,rice,150.0,195.0,0.45,42.0,4.05,"
-    "ingr_0000000002,chicken,50.0,82.5,1.8,0.0,15.5",
-    "dish_1000000002,0.0,0.0,0.0,0.0,0.0,ingr_0000000003,deprecated,0.0,0.0,0.0,0.0,0.0",  # all-zero totals
-    "dish_1000000003,130.0,90.0,0.3,28.0,2.7,ingr_0000000001,rice,60.0,78.0,0.18,16.8,1.62",  # 90 g vs 60 g
-    "dish_1000000004,65.0,50.0,0.15,14.0,1.35,ingr_0000000001,rice,50.0,65.0,0.15,14.0,1.35",  # no image
-]
-ROWS_CAFE2 = [
-    "dish_1000000005,65.0,50.0,0.15,14.0,1.35,1,ingr_0000000001,rice,50.0,65.0,0.15,14.0,1.35",  # README's num_ingrs
-    "dish_1000000006,82.5,50.0,1.8,0.0,15.5,ingr_0000000002,chicken,50.0,82.5,1.8,0.0,15.5",  # in no split
-]
-
-
-def build(root: Path, cafe1=ROWS_CAFE1, cafe2=ROWS_CAFE2, train="1000000001\n1000000002\n1000000004\n") -> Path:
-    (root / "metadata").mkdir(parents=True)
-    (root / "metadata" / "dish_metadata_cafe1.csv").write_text("".join(f"{r}\n" for r in cafe1))
-    (root / "metadata" / "dish_metadata_cafe2.csv").write_text("".join(f"{r}\n" for r in cafe2))
-    (root / "metadata" / "ingredients_metadata.csv").write_text(
-        "ingr,id,cal/g,fat(g),carb(g),protein(g)\nrice,1,1.3,0.003,0.28,0.027\n"
-        "chicken,2,1.65,0.036,0.0,0.31\ndeprecated,3,0,0,0,0\n")
-    splits = root / "dish_ids" / "splits"
-    splits.mkdir(parents=True)
-    (splits / "rgb_train_ids.txt").write_text("".join(f"dish_{d}\n" for d in train.split()))
-    (splits / "rgb_test_ids.txt").write_text("dish_1000000003\ndish_1000000005\n")
-    (splits / "depth_train_ids.txt").write_text("dish_1000000001\n")
-    (splits / "depth_test_ids.txt").write_text("dish_1000000003\n")
-    for d in ("1000000001", "1000000002", "1000000003", "1000000005", "1000000006"):
-        folder = root / "imagery" / "realsense_overhead" / f"dish_{d}"
-        folder.mkdir(parents=True)
-        Image.fromarray(np.full((8, 10, 3), 128, np.uint8)).save(folder / "rgb.png")
-        Image.fromarray(np.zeros((8, 10), np.uint16)).save(folder / "depth_raw.png")
-    return root
+from miniatures import N5K_ROWS_CAFE1 as ROWS_CAFE1
+from miniatures import make_nutrition5k as build
 
 
 def test_rows_labels_units_and_reported_quirks(tmp_path):
@@ -92,3 +58,23 @@ def test_a_dish_in_both_split_lists_is_an_error(tmp_path):
 def test_missing_release_names_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="(?s)Nutrition5k not found.*google-research-datasets/Nutrition5k"):
         read_nutrition5k(tmp_path / "nowhere")
+
+
+def test_the_shipped_experiment_builds_its_tasks_on_the_miniature(tmp_path):
+    from foodmtl.config import load_config
+    from foodmtl.data.builder import build_data
+    from foodmtl.engine.preflight import require_metric
+    from foodmtl.tasks import task_options
+
+    root = build(tmp_path / "nutrition5k_dataset")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "experiments" / "nutrition5k" / "base.yaml",
+                      [f"data.root={root}"])
+    data = build_data(cfg.data, cfg.tasks, 0, task_options(cfg))
+    assert [(t.name, t.kind, t.classes) for t in data.tasks] == [
+        ("ingredients", "multilabel", ("rice", "chicken")), ("mass", "regression", ("g",)),
+        ("calories", "regression", ("kcal",)), ("fat", "regression", ("g",)), ("carb", "regression", ("g",)),
+        ("protein", "regression", ("g",))]
+    assert (len(data.train), len(data.eval)) == (2, 2)  # train: dishes 1 and 2; test: dishes 3 and 5
+    # the only labelled training dish is dish 1 (dish 2's totals are all zero): its values, std 1
+    assert [t.stats for t in data.tasks[1:3]] == [{"mean": 200.0, "std": 1.0}, {"mean": 277.5, "std": 1.0}]
+    require_metric(cfg.train.best_metric, data.tasks)  # calories/mae: a metric of these tasks

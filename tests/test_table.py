@@ -22,7 +22,7 @@ from foodmtl.utils.registry import UnknownNameError
 from foodmtl.analysis.runs import Run, load_group, method_name
 from foodmtl.analysis.seed_stats import estimate
 from foodmtl.analysis.table_formats import render
-from foodmtl.analysis.tables import runs_frame, summarize
+from foodmtl.analysis.tables import runs_frame, runs_units, summarize
 from foodmtl.analysis.curves import seed_mean
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
 RUNS = {"uniform-s0": [], "uniform-s1": [], "uncertainty-s0": ["weighting.name=uncertainty"],
@@ -197,7 +197,7 @@ def hand_run(method: str, seed: int, values: tuple, **changes) -> Run:
         set_key(config, key.replace("__", "."), value)
     final = {k: v for k, v in zip(HAND_KEYS, values) if v is not None}
     return Run(name=config["run"], method=method_name(config), group="hand", seed=seed, config=config, final=final,
-               history=[], where="")
+               history=[], where="", units={"mass": "g"} if "mass" in config["tasks"] else {})
 
 
 @pytest.fixture
@@ -261,9 +261,10 @@ def test_hand_computed_paired_comparison(hand_runs):
 
 
 def test_every_format_carries_every_figure(hand_runs):
-    s = summarize(runs_frame(hand_runs))
+    s = summarize(runs_frame(hand_runs), units=runs_units(hand_runs))
     md = render(s, "markdown")
-    assert "| method | dish/top1 (%) ↑ | ingredients/mAP (%) ↑ | mass/mae ↓ | Δm% ↑ | mean rank ↓ | seeds |" in md
+    assert ("| method | dish/top1 (%) ↑ | ingredients/mAP (%) ↑ | mass/mae (g) ↓ | Δm% ↑ | mean rank ↓ | seeds |"
+            in md)
     rows = {line.split(" | ")[0][2:]: line for line in md.splitlines() if line.startswith("| ")}  # last wins
     famo = next(line for line in md.splitlines() if line.startswith("| famo | **61.75"))  # the main table's
     half = T2 * statistics.stdev([-4, -5, -4]) / 3 ** 0.5
@@ -283,14 +284,14 @@ def test_every_format_carries_every_figure(hand_runs):
     assert (row["unit"], row["direction"], row["n"], row["mean"]) == ("%", "max", 4, pytest.approx(61.75))
     assert row["paired_n"] == 3 and row["paired_seeds"] == "0 1 2" and bool(row["significant"])
     assert row["diff_ci_high"] == pytest.approx(-13 / 3 + half, rel=1e-4) and row["rank"] == 1
-    assert table.loc[("famo", "mass/mae"), "unit"] != "%" and table.loc[("famo", "mass/mae"), "direction"] == "min"
+    assert table.loc[("famo", "mass/mae"), "unit"] == "g" and table.loc[("famo", "mass/mae"), "direction"] == "min"
     assert not bool(table.loc[("uncertainty", "dish/top1"), "significant"])
     assert table.loc[("uniform", "mass/mae"), "best"] and not table.loc[("famo", "mass/mae"), "best"]
     assert pd.isna(table.loc[("uniform", "dish/top1"), "diff_mean"])  # the reference itself
     assert table.loc[("uncertainty", "mean rank"), "mean"] == pytest.approx(6.5 / 3, abs=1e-5)
 
     tex = render(s, "latex")
-    assert "mass/mae $\\downarrow$" in tex and "dish/top1 (\\%) $\\uparrow$" in tex
+    assert "mass/mae (g) $\\downarrow$" in tex and "dish/top1 (\\%) $\\uparrow$" in tex
     assert "famo & \\textbf{61.75 $\\pm$" in tex and "$^{-}$ & \\textbf{45.75" in tex
     assert "% $^{+}$/$^{-}$: the paired difference to uniform" in tex
 
@@ -411,6 +412,7 @@ class FakeWandbRun:
         self.config = yaml.safe_load((folder / "config.yaml").read_text()) | {"git_sha": folder.name, "world_size": 1}
         self.url = f"https://wandb.ai/ent/proj/runs/{folder.name}"
         self.rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        self.summary = json.loads((folder / "summary.json").read_text())  # what tracker.summary sent W&B
 
     def scan_history(self):  # W&B rows carry every key, None where a step did not log it
         keys = {k for row in self.rows for k in row}

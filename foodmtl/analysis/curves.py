@@ -24,8 +24,8 @@ from matplotlib.ticker import MaxNLocator
 
 from foodmtl.errors import ConfigError
 from foodmtl.analysis.runs import Run
-from foodmtl.analysis.tables import PRIMARY, SINGLE, is_single, unit
-from foodmtl.tasks import metric_direction
+from foodmtl.analysis.tables import PRIMARY, SINGLE, is_single, runs_units
+from foodmtl.tasks import metric_direction, metric_is_fraction, metric_unit
 
 PANEL_INCHES = (4.2, 3.2)
 LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)))
@@ -35,7 +35,7 @@ DODGE = 0.06  # epochs between the seed-spread bars of neighbouring methods
 METRIC_NAMES = {"top1": "top-1 accuracy", "top3": "top-3 accuracy", "top5": "top-5 accuracy",
                 "f1_macro": "macro-F1", "f1_micro": "micro-F1", "mAP": "mAP", "mIoU": "mIoU",
                 "mDice": "mean Dice", "pixel_acc": "pixel accuracy", "mae": "MAE", "mae_pct": "MAE"}
-OWN_UNITS = {"mae": "task's units", "mae_pct": "% of the mean"}
+OWN_UNITS = {"mae_pct": "% of the mean"}  # where the bare unit says too little
 SYMLOG_ABOVE = 10  # a weight above this puts the shared y-axis on a symlog scale
 WEIGHT_CAPTION = (
     "Task weight w_t per step (mean over seeds, rolling mean over {smooth} steps): the factor of task t's loss "
@@ -147,15 +147,16 @@ def validation_metrics(runs: list[Run]) -> list[str]:
 
 def metric_scale(key: str) -> float:
     """100 for metrics that are fractions (shown in %, as ``foodmtl table``), 1 for own units."""
-    return 100.0 if unit(key[len("eval/"):]) == "%" else 1.0
+    return 100.0 if metric_is_fraction(key) else 1.0
 
 
-def metric_label(key: str) -> str:
-    """``top-1 accuracy (%)``, ``MAE (task's units) — lower is better``."""
+def metric_label(key: str, units: dict[str, str]) -> str:
+    """``top-1 accuracy (%)``, ``MAE (g) — lower is better`` (``units``: task -> unit, as the runs
+    recorded it; ``own units`` where they recorded none)."""
     metric = key.rsplit("/", 1)[1]
     name = METRIC_NAMES.get(metric, metric)
-    units = "%" if metric_scale(key) == 100.0 else OWN_UNITS.get(metric, "own units")
-    return f"{name} ({units})" + (" — lower is better" if metric_direction(key) == "min" else "")
+    shown = OWN_UNITS.get(metric) or metric_unit(key, units) or "own units"
+    return f"{name} ({shown})" + (" — lower is better" if metric_direction(key) == "min" else "")
 
 
 def validation_figure(runs: list[Run]) -> Figure:
@@ -164,7 +165,7 @@ def validation_figure(runs: list[Run]) -> Figure:
     metrics = validation_metrics(runs)
     if not metrics:
         raise ConfigError("the runs have no evaluation records of the default metrics to plot")
-    methods = by_method(runs)
+    methods, units = by_method(runs), runs_units(runs)
     fig, axes = panels(len(metrics))
     for ax, metric in zip(axes, metrics):
         finals = {}
@@ -176,7 +177,7 @@ def validation_figure(runs: list[Run]) -> Figure:
                 finals[method] = draw_method(ax, method, i, mean[metric] * scale, std[metric].fillna(0) * scale)
         star_best(ax, {m: v for m, v in finals.items() if not is_single(m)}, metric_direction(metric))
         task, name = metric[len("eval/"):].rsplit("/", 1)
-        ax.set(title=f"{task}: {METRIC_NAMES.get(name, name)}", xlabel="epoch", ylabel=metric_label(metric))
+        ax.set(title=f"{task}: {METRIC_NAMES.get(name, name)}", xlabel="epoch", ylabel=metric_label(metric, units))
     caption(fig, VALIDATION_CAPTION)
     legend_by_label(fig, axes)
     return fig

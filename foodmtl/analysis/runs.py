@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ class Run:
     final: dict[str, float]      # last evaluation, e.g. {"dish/top1": 0.81}
     history: list[dict[str, Any]]  # metrics.jsonl records (step, train/..., weight/..., eval/...)
     where: str                   # run folder or W&B URL
+    units: dict[str, str] = field(default_factory=dict)  # task -> unit of its values (summary's "units")
 
 
 def load_group(source: str, group: str | None = None) -> list[Run]:
@@ -54,9 +55,9 @@ def local_runs(root: Path, group: str | None = None) -> list[Run]:
         if not (folder / "config.yaml").is_file():
             continue
         config = yaml.safe_load((folder / "config.yaml").read_text())
-        final = json.loads(summary_path.read_text()).get("final") or {}
+        summary = json.loads(summary_path.read_text())
         history = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
-        runs.append(make_run(config, final, history, str(folder)))
+        runs.append(make_run(config, summary.get("final") or {}, history, str(folder), summary.get("units") or {}))
     return [r for r in runs if group is None or r.group == group]
 
 
@@ -70,15 +71,16 @@ def wandb_runs(path: str, group: str | None = None) -> list[Run]:
         history = [{k: v for k, v in row.items() if v is not None} for row in run.scan_history()]
         evals = [row for row in history if any(k.startswith("eval/") for k in row)]
         final = {k[len("eval/"):]: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("eval/")}
-        runs.append(make_run(dict(run.config), final, history, run.url))
+        runs.append(make_run(dict(run.config), final, history, run.url, dict(run.summary.get("units") or {})))
     return runs
 
 
-def make_run(config: dict[str, Any], final: dict[str, float], history: list[dict], where: str) -> Run:
+def make_run(config: dict[str, Any], final: dict[str, float], history: list[dict], where: str,
+             units: dict[str, str] | None = None) -> Run:
     tracking = config.get("tracking") or {}
     return Run(name=str(config.get("run")), method=method_name(config),
                group=tracking.get("group") or config.get("experiment"), seed=int(config["train"]["seed"]),
-               config=config, final=final, history=history, where=where)
+               config=config, final=final, history=history, where=where, units=dict(units or {}))
 
 
 def method_name(config: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from foodmtl.analysis.seed_stats import Estimate
-from foodmtl.analysis.tables import DEFAULT_REFERENCE, DELTA, METHOD, RANK, Summary, unit
+from foodmtl.analysis.tables import DEFAULT_REFERENCE, DELTA, METHOD, RANK, Summary
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def render(summary: Summary, fmt: str = "markdown") -> str:
 def legend(summary: Summary, style: Style) -> list[str]:
     up, down = style.arrows["max"].strip(), style.arrows["min"].strip()
     lines = [f"Units: classification and segmentation metrics in % (fractions × 100, in every format); "
-             f"regression metrics in their data set's units. {up} higher / {down} lower is better.",
+             f"regression metrics in their task's unit (in the header; MAE % in percent). {up} higher / "
+             f"{down} lower is better.",
              "Cells: mean ± sample std over seeds [95 % t-interval of the mean]; – where one seed gives none. "
              f"Bold: best multi-task method (the lowest where {down})."]
     if summary.delta_over:
@@ -96,7 +97,8 @@ def paired_table(summary: Summary, style: Style) -> str:
 
 
 def label(value: str, summary: Summary, style: Style) -> str:
-    name = style.delta if value == DELTA else style.escape(value + (" (%)" if unit(value) == "%" else ""))
+    unit = summary.unit(value)
+    name = style.delta if value == DELTA else style.escape(value + (f" ({unit})" if unit else ""))
     return name + style.arrows[summary.directions[value]]
 
 
@@ -141,7 +143,7 @@ def csv(summary: Summary) -> str:
 
 def csv_row(summary: Summary, method: str, value: str) -> dict:
     est = summary.cells[method, value]
-    row = {METHOD: method, "value": value, "unit": unit(value), "direction": summary.directions[value],
+    row = {METHOD: method, "value": value, "unit": summary.unit(value), "direction": summary.directions[value],
            "seeds": " ".join(map(str, summary.seeds[method])), "n": est.n, "mean": est.mean, "std": est.std,
            "ci_low": est.low, "ci_high": est.high}
     if method in summary.multi:

@@ -2,7 +2,9 @@
 single-task baselines, the mean rank, and paired differences to a reference method.
 
 Units: classification and segmentation metrics are fractions in the runs and percent here, in
-every output format; regression metrics keep their data set's units. Directions: each metric's
+every output format; regression metrics keep their task's unit, which each run records in its
+summary.json (``units``; ``foodmtl.tasks.metric_unit`` says which metric is in it) and runs that
+disagree on are refused. Directions: each metric's
 task kind declares whether lower is better (``foodmtl.tasks.metric_direction``); "best", ranks,
 Δm% and the better/worse marks follow it.
 
@@ -25,7 +27,7 @@ the columns; Δm% is not one of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ from foodmtl.errors import ConfigError
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.analysis.runs import Run
 from foodmtl.analysis.seed_stats import Estimate, estimate, paired_difference
-from foodmtl.tasks import Direction, metric_direction, metric_is_fraction
+from foodmtl.tasks import Direction, metric_direction, metric_is_fraction, metric_unit
 
 METHOD = "method"
 DELTA = "Δm%"
@@ -58,6 +60,10 @@ class Summary:
     ranks: dict[tuple[str, str], float]         # (multi-task method, column) -> rank on that column
     reference: str | None                       # the method the others are paired with; None: no comparison
     paired: dict[tuple[str, str], Estimate]     # (compared method, value) -> method minus reference
+    units: dict[str, str] = field(default_factory=dict)  # value -> its display unit ("" where none is known)
+
+    def unit(self, value: str) -> str:
+        return self.units.get(value, "")
 
     @property
     def values(self) -> list[str]:
@@ -108,6 +114,19 @@ class Summary:
         return sorted(set(self.seeds[method]) ^ set(self.seeds[self.reference]))
 
 
+def runs_units(runs: list[Run]) -> dict[str, str]:
+    """Task -> the unit its runs recorded; ConfigError where two runs name different units."""
+    units: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for run in runs:
+        for task, unit in run.units.items():
+            if units.setdefault(task, unit) != unit:
+                raise ConfigError(f"runs {where[task]} and {run.name} give {task} in different units ({units[task]} "
+                                  f"and {unit}); compare runs of one unit, e.g. with --where")
+            where.setdefault(task, run.name)
+    return units
+
+
 def runs_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per run: method, seed, run name, then its final metrics."""
     return pd.DataFrame([{METHOD: r.method, "seed": r.seed, "run": r.name, **r.final} for r in runs])
@@ -126,8 +145,10 @@ def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> lis
     return columns
 
 
-def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: str | None = None) -> Summary:
-    """Every figure of the table; ``reference``: None for ``uniform`` where it ran, else no comparison."""
+def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: str | None = None,
+              units: dict[str, str] | None = None) -> Summary:
+    """Every figure of the table; ``reference``: None for ``uniform`` where it ran, else no comparison;
+    ``units``: task -> unit (``runs_units``)."""
     columns = metric_columns(frame, metrics)
     check_one_run_per_seed(frame)
     frame = in_display_units(frame, columns)
@@ -147,7 +168,8 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: 
               for m in multi if reference and m != reference for v in values}
     return Summary(methods=methods, columns=columns, directions=directions, delta_over=list(baselines),
                    seeds={m: sorted(per_seed[m].index) for m in methods}, cells=cells,
-                   ranks=column_ranks(cells, multi, columns, directions), reference=reference, paired=paired)
+                   ranks=column_ranks(cells, multi, columns, directions), reference=reference, paired=paired,
+                   units={v: "%" if v == DELTA else metric_unit(v, units or {}) for v in values})
 
 
 def check_one_run_per_seed(frame: pd.DataFrame) -> None:
@@ -164,13 +186,9 @@ def is_single(method: str) -> bool:
     return method.startswith(SINGLE)
 
 
-def unit(value: str) -> str:
-    """``%`` for Δm% and for metrics that are fractions (their kind says which); "" for the others' own units."""
-    return "%" if value == DELTA or metric_is_fraction(value) else ""
-
-
 def in_display_units(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return frame.assign(**{c: frame[c] * 100.0 for c in columns if unit(c) == "%"})
+    """Fractions (their kind says which) × 100: percent."""
+    return frame.assign(**{c: frame[c] * 100.0 for c in columns if metric_is_fraction(c)})
 
 
 def single_task_baselines(frame: pd.DataFrame, columns: list[str]) -> dict[str, float]:

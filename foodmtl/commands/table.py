@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
     from foodmtl.analysis.comparable import check_comparable, select
     from foodmtl.analysis.table_formats import render
-    from foodmtl.analysis.tables import runs_frame, summarize
+    from foodmtl.analysis.tables import runs_frame, runs_units, summarize
 
     runs = select(runs, args.where)
     check_comparable(runs)
-    text = render(summarize(runs_frame(runs), args.metrics, args.reference), args.format)
+    text = render(summarize(runs_frame(runs), args.metrics, args.reference, runs_units(runs)), args.format)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)

@@ -2,7 +2,8 @@
 (``foodmtl.data.sets``), split, merged, and wrapped in datasets with their transforms."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -72,6 +73,13 @@ class DataBundle:
     train: FoodDataset
     eval: FoodDataset
     train_weights: list[float] | None = None  # per-sample draw weights of a mixed run
+    notes: list[str] = field(default_factory=list)  # what each source's reader noticed (SampleTable.notes)
+
+    def print_notes(self, show: bool = True) -> None:
+        """``note: <data set>: <note>`` on stderr for each reader note, as data_prep/verify.py prints
+        them (``show``: the process that reports, rank 0)."""
+        if show:
+            print("".join(f"note: {note}\n" for note in self.notes), end="", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -80,6 +88,7 @@ class SourceSplits:
     train: pd.DataFrame
     eval: pd.DataFrame
     vocab: dict[str, list[str]]
+    notes: list[str]
 
 
 def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplits:
@@ -96,7 +105,7 @@ def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplit
             raise ConfigError(f"split '{split}' of {source.dataset} at {source.root} is empty; "
                               f"splits: {sorted(frame['split'].unique())}")
         parts.append(part)
-    return SourceSplits(source, parts[0], parts[1], table.vocab)
+    return SourceSplits(source, parts[0], parts[1], table.vocab, [f"{source.dataset}: {n}" for n in table.notes])
 
 
 def sources_of(cfg: DataConfig) -> list[SourceConfig]:
@@ -115,7 +124,8 @@ def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0,
         weights = [p.source.weight / len(p.train) for p in parts for _ in range(len(p.train))]
     augment = train_transform(cfg.image_size, cfg.augment, elastic=cfg.elastic)
     return DataBundle(tasks, FoodDataset(train, tasks, augment, cfg.strict),
-                      FoodDataset(evaluation, tasks, eval_transform(cfg.image_size), cfg.strict), weights)
+                      FoodDataset(evaluation, tasks, eval_transform(cfg.image_size), cfg.strict), weights,
+                      [note for p in parts for note in p.notes])
 
 
 def train_loader(dataset: FoodDataset, batch_size: int, workers: int, seed: int = 0, rank: int = 0,

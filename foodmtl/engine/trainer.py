@@ -41,7 +41,7 @@ from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
 from foodmtl.errors import Preempted, exit_code
 from foodmtl.models.multitask import MultiTaskModel, build_model
 from foodmtl.utils.registry import unknown_name_error
-from foodmtl.tasks import get_kind, loss_owners, metric_direction, task_options
+from foodmtl.tasks import get_kind, loss_owners, metric_direction, task_options, task_units
 from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.epoch_meter import EpochMeter
 from foodmtl.tracking.provenance import provenance
@@ -89,6 +89,7 @@ class Trainer:
         set_seed(cfg.train.seed)
 
         data = build_data(cfg.data, cfg.tasks, cfg.train.seed, task_options(cfg))
+        data.print_notes(self.info.is_main)
         self.tasks = data.tasks
         self.train_loader = train_loader(data.train, cfg.data.batch_size, cfg.data.num_workers, cfg.train.seed,
                                          self.info.rank, self.info.world, self.info.device.type == "cuda",
@@ -214,7 +215,8 @@ class Trainer:
             self._sync_counts()
             self.tracker.summary({**provenance(self.info.world), "final": final, "best": self.state.best, "steps": self.state.step,
                                   "epochs": self.state.epoch, "skipped_images": self.state.skipped,
-                                  "nonfinite_skipped": self.state.nonfinite_skipped})
+                                  "nonfinite_skipped": self.state.nonfinite_skipped,
+                                  "units": task_units(self.tasks)})
             return final
         except BaseException as exc:
             code = exit_code(exc)

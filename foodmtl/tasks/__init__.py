@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 IGNORE_INDEX = -1
 SEG_IGNORE = -1
 
+TASK_UNIT = "task"  # in a kind's ``UNITS``: the metric is in the task's own unit (task_units)
 KIND_NAMES = ("multiclass", "multilabel", "regression", "segmentation", "instances")
 
 
@@ -88,6 +89,23 @@ def metric_is_fraction(key: str) -> bool:
     kind = TASK_KINDS.get(parts[-2]) if len(parts) >= 2 else None
     kinds = [kind] if kind else list(KIND_NAMES)
     return any(parts[-1] in importlib.import_module(f"foodmtl.tasks.{k}").FRACTIONS for k in kinds)
+
+
+def metric_unit(key: str, units: dict[str, str]) -> str:
+    """The unit ``[eval/]<task>/<metric>`` is shown in: ``%`` for a fraction (shown × 100), else what
+    its kind's ``UNITS`` declares, ``TASK_UNIT`` standing for the task's own unit in ``units`` (task ->
+    unit, as a run recorded it: ``task_units``); "" where none is known."""
+    if metric_is_fraction(key):
+        return "%"
+    parts = key.split("/")
+    kind = TASK_KINDS.get(parts[-2]) if len(parts) >= 2 else None
+    declared = getattr(importlib.import_module(f"foodmtl.tasks.{kind}"), "UNITS", {}).get(parts[-1], "") if kind else ""
+    return units.get(parts[-2], "") if declared == TASK_UNIT else declared
+
+
+def task_units(tasks: list[TaskSpec]) -> dict[str, str]:
+    """Task -> the unit of its values, for the tasks whose kind has one (what a run records)."""
+    return {t.name: unit for t in tasks if (unit := get_kind(t.kind).unit(t))}
 
 
 def higher_is_better(key: str) -> bool:

@@ -60,6 +60,10 @@ class TaskKind:
         """The task's classes from the data's vocabulary (empty: the data does not label it)."""
         return list(vocab.get(name) or [])
 
+    def unit(self, spec: TaskSpec) -> str | None:
+        """The unit of the task's values (regression: g, kcal); None for kinds whose metrics have none."""
+        return None
+
     def prepare(self, spec: TaskSpec, vocab: dict[str, list[str]]) -> TaskSpec:
         """The spec checked, with what its kind derives from the whole vocabulary (default: as is);
         ValueError when the data cannot serve it."""

@@ -1,13 +1,17 @@
 """Regression tasks (mass, calories, fat, carb, protein): one number per image.
 
-Label: the value in the data set's units (the spec's single "class" names the unit), NaN when
-the image has none. Targets are standardised with the training split's mean and standard
-deviation (``stats``, saved in checkpoints), so a loss in grams and one in kcal have the same
-scale; ``standardize: false`` trains on raw units instead (the known-answer ablation, where a
-raw-unit loss dwarfs the others). Loss (``loss``): ``l1``, ``smooth_l1`` (Huber, beta 1 in
+Label: the value in the task's unit, NaN when the image has none. The unit is the spec's single
+"class": the one the data set's reader names in its vocabulary (Nutrition5k and SynthFood: g for
+mass, fat, carb and protein, kcal for calories), or the task's ``unit`` option, which wins (a
+relabel only: values are never converted). Sources that name different units are refused.
+Targets are standardised with the training split's mean and standard deviation (``stats``, saved
+in checkpoints), so a loss in grams and one in kcal have the same scale; ``standardize: false``
+trains on raw units instead (the known-answer ablation, where a raw-unit loss dwarfs the others). Loss (``loss``): ``l1``, ``smooth_l1`` (Huber, beta 1 in
 standardised units; the default) or ``mse``. Metrics in original units, over labelled images:
 MAE and MAE as a percentage of the mean true value (Nutrition5k, Thames et al. 2021, report
-both); lower is better. Prediction: the value in original units.
+both); lower is better. ``UNITS``: MAE is in the task's unit, MAE % in percent; runs record each
+task's unit in summary.json (``foodmtl.tasks.task_units``), where tables and plots read it.
+Prediction: the value and its unit.
 """
 from __future__ import annotations
 
@@ -21,11 +25,12 @@ from torch import Tensor, nn
 
 from foodmtl.data.columns import FloatColumn
 from foodmtl.models.heads import LinearHead
-from foodmtl.tasks import TaskSpec
+from foodmtl.tasks import TASK_UNIT, TaskSpec
 from foodmtl.tasks.base import PredictContext, TaskKind
 
 METRICS = {"mae": "min", "mae_pct": "min"}
 FRACTIONS = frozenset()  # MAE is in the task's unit, MAE % already a percentage
+UNITS = {"mae": TASK_UNIT, "mae_pct": "%"}
 LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
 
 
@@ -34,7 +39,7 @@ class Regression(TaskKind):
     likelihood = "gaussian"
     metrics_directions = METRICS
     primary_metric = "mae"
-    defaults = {"loss": "smooth_l1", "standardize": True}
+    defaults = {"loss": "smooth_l1", "standardize": True, "unit": None}
 
     def check_options(self, task, given):
         options = super().check_options(task, given)
@@ -42,7 +47,20 @@ class Regression(TaskKind):
             raise ValueError(f"task_options.{task}.loss={options['loss']!r}; choose one of {', '.join(LOSSES)}")
         if not isinstance(options["standardize"], bool):
             raise ValueError(f"task_options.{task}.standardize must be true or false")
+        if options["unit"] is not None and not (isinstance(options["unit"], str) and options["unit"].strip()):
+            raise ValueError(f"task_options.{task}.unit={options['unit']!r}; expected a unit name such as g or kcal")
         return options
+
+    def classes(self, name, vocab, options):
+        """``[unit]``: the ``unit`` option, else the one the data names; none where the data does not label it."""
+        named = list(vocab.get(name) or [])
+        if len(named) > 1:
+            raise ValueError(f"the sources give task '{name}' in different units ({', '.join(named)}); "
+                             "convert one source's values first")
+        return [options.get("unit") or named[0]] if named else []
+
+    def unit(self, spec: TaskSpec) -> str:
+        return spec.classes[0]
 
     def fit(self, spec: TaskSpec, column: pd.Series) -> TaskSpec:
         """Mean and standard deviation of the labelled training values (std 1 when they do not vary)."""

@@ -20,7 +20,8 @@ Rasterising (pycocotools ``annToMask``: polygons, compressed and uncompressed RL
 A shape pycocotools cannot draw (a polygon of fewer than 3 points or an odd number of
 coordinates, an RLE that does not cover its image exactly, no segmentation at all: see
 ``coco_shapes.py``) is skipped with a warning naming the image and annotation, and listed in the
-table's ``notes``. A file that is not COCO instance json (malformed JSON, a missing key or id, an
+table's ``notes`` and in ``out_dir/skipped_shapes.txt``, so that re-reading the masks (``load``)
+counts them in its notes too. A file that is not COCO instance json (malformed JSON, a missing key or id, an
 id used twice, an unknown category) is a DataError, raised before anything is written.
 """
 from __future__ import annotations
@@ -46,6 +47,7 @@ from foodmtl.data.table import concat_tables
 SOURCE = "coco"
 BACKGROUND = "background"
 CATEGORY_FILE = "category_id.txt"
+SKIPPED_FILE = "skipped_shapes.txt"  # one line per shape coco_to_masks could not draw
 SECTIONS = ("images", "annotations", "categories")
 REQUIRED = {"images": ("id", "file_name", "height", "width"), "categories": ("id", "name"),
             "annotations": ("id", "image_id", "category_id")}
@@ -73,6 +75,7 @@ def coco_to_masks(annotation_file: str | Path, image_dir: str | Path, out_dir: s
         for problem in problems:
             warnings.warn(f"COCO: {problem}", stacklevel=2)
         skipped += problems
+    (out_dir / SKIPPED_FILE).write_text("".join(f"{line}\n" for line in skipped))
     frame = pd.DataFrame({"image": [str(image_dir / i["file_name"]) for i in images], "split": split,
                           "source": SOURCE, "mask": masks})
     return SampleTable(empty_columns(frame), {"segmentation": classes}, skipped)
@@ -96,7 +99,15 @@ def read_coco_masks(out_dir: str | Path, image_dir: str | Path, split: str) -> S
                       f"image in {image_dir} and are dropped", stacklevel=2)
     frame = pd.DataFrame({"image": [str(by_stem[m.stem]) for m in kept], "split": split,
                           "source": SOURCE, "mask": [str(m) for m in kept]})
-    return SampleTable(empty_columns(frame), {"segmentation": classes})
+    return SampleTable(empty_columns(frame), {"segmentation": classes}, skipped_note(out_dir))
+
+
+def skipped_note(out_dir: Path) -> list[str]:
+    """The count of shapes ``coco_to_masks`` skipped when it wrote ``out_dir`` (none listed: no note)."""
+    listed = out_dir / SKIPPED_FILE
+    count = len(listed.read_text().splitlines()) if listed.is_file() else 0
+    return [f"{out_dir}: {count} degenerate shape(s) skipped when its masks were drawn (listed in "
+            f"{SKIPPED_FILE})"] if count else []
 
 
 def load_coco(annotation_file: Path) -> COCO:
