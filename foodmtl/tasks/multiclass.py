@@ -2,8 +2,10 @@
 
 Label: the class index, ``IGNORE_INDEX`` (-1) when the image has none. Metrics (torchmetrics,
 reduced over DDP ranks): micro top-1 accuracy, macro F1, and top-3 / top-5 accuracy when there
-are more classes than k (top-3 error is FoodX-251's challenge metric). Prediction: the
-``top_k`` most probable classes with their probabilities.
+are more classes than k (top-3 error is FoodX-251's challenge metric), each with its own state:
+torchmetrics' compute groups (on by default) would merge top-3 and top-5 for good once their
+states agree after the first batch. Prediction: the ``top_k`` most probable classes with their
+probabilities.
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ class Multiclass(TaskKind):
         metrics = {"top1": MulticlassAccuracy(n, top_k=1, average="micro"),
                    "f1_macro": MulticlassF1Score(n, average="macro")}
         metrics.update({f"top{k}": MulticlassAccuracy(n, top_k=k, average="micro") for k in TOP_K if n > k})
-        return MetricCollection(metrics)
+        return MetricCollection(metrics, compute_groups=False)
 
     def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> list[dict]:
         probs = output.float().softmax(0)

@@ -100,7 +100,8 @@ class Multilabel(TaskKind):
 
         n = spec.num_classes
         return _IntTargets(MetricCollection({"f1_micro": MultilabelF1Score(n, average="micro"),
-                                             "mAP": MultilabelAveragePrecision(n, average="macro")}))
+                                             "mAP": MultilabelAveragePrecision(n, average="macro")},
+                                            compute_groups=False))  # see multiclass.metrics
 
     def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> list[dict]:
         probs = output.float().sigmoid()
