@@ -50,3 +50,46 @@ def test_top_k_is_the_hand_count_whatever_the_eval_batch_size(setup, batch_size)
     assert len(set(expected.values())) == 3  # top-1, 3 and 5 differ on this set, so a merge shows
     reported = scores(*setup, batch_size, CPU)
     assert {k: reported[k] for k in expected} == pytest.approx(expected, abs=1e-6)
+
+
+def test_every_eval_number_is_the_same_for_any_batch_size_and_two_ranks(setup, synthfood_root, tmp_path):
+    """Segmentation's Dice and CE and Mask R-CNN's sampled losses are not per-sample means: batch-weighted
+    means of them moved with the batching (2.5752 at batch size 1 against 2.5983 at 16, issue #24)."""
+    one, sixteen = scores(*setup, 1, CPU), scores(*setup, 16, CPU)
+    assert set(one) >= {f"{t}/loss" for t in ("dish", "ingredients", "mass", "segmentation", "instances")}
+    assert one == pytest.approx(sixteen, abs=1e-6)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "tests" / "eval_worker.py"), str(TINY), str(tmp_path / "ranks.json"), "5",
+           *overrides(synthfood_root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "ranks.json").read_text()) == pytest.approx(one, abs=1e-6)
+
+
+def test_the_instances_eval_loss_does_not_depend_on_the_rng_state(setup):
+    """What the run's last evaluation reports is what ``foodmtl eval`` of its checkpoint reports,
+    though training leaves the RNG elsewhere than a fresh process (issue #24 item 6e)."""
+    torch.manual_seed(1)
+    first = scores(*setup, 16, CPU)["instances/loss"]
+    torch.manual_seed(2)
+    assert scores(*setup, 16, CPU)["instances/loss"] == first
+
+
+def test_the_accumulated_segmentation_loss_is_the_loss_of_the_whole_set_as_one_batch():
+    """Batches of 1, 3 and 6 images, one unlabelled, class 4 in one batch only, class 5 in none."""
+    from foodmtl.tasks import SEG_IGNORE, TaskSpec, get_kind
+    from foodmtl.tasks.losses.segmentation import segmentation_loss
+    kind, spec = get_kind("segmentation"), TaskSpec("segmentation", "segmentation", tuple("abcdef"))
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(10, 6, 8, 8, generator=generator) * 3
+    target = torch.randint(0, 4, (10, 8, 8), generator=generator)
+    target[2, :4] = 4
+    target[:, :, 0] = SEG_IGNORE
+    target[5] = SEG_IGNORE
+    state = sum(kind.eval_loss_state(spec, logits[a:b], target[a:b]) for a, b in ((0, 1), (1, 4), (4, 10)))
+    whole = segmentation_loss(logits.double(), target)
+    assert kind.eval_loss_value(spec, state) == pytest.approx(float(whole), abs=1e-6)
+    per_batch = [float(segmentation_loss(logits[a:b], target[a:b])) for a, b in ((0, 1), (1, 4), (4, 10))]
+    assert abs(sum(per_batch) / 3 - float(whole)) > 1e-2  # a mean of batch losses would not do
+    assert kind.eval_loss_value(spec, torch.zeros(kind.eval_loss_size(spec), dtype=torch.float64)) is None

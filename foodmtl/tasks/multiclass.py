@@ -61,9 +61,12 @@ class Multiclass(TaskKind):
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         """Mean over labelled samples, as a masked sum: exactly 0 (zero gradient) when none is."""
-        per_sample = F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX, reduction="none",
-                                     label_smoothing=float(spec.options.get("label_smoothing", 0.0)))
-        return per_sample.sum() / (target != IGNORE_INDEX).sum().clamp(min=1)
+        return self.sample_losses(spec, output, target).sum() / (target != IGNORE_INDEX).sum().clamp(min=1)
+
+    def sample_losses(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy (label smoothing included) per sample; 0 where unlabelled."""
+        return F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX, reduction="none",
+                               label_smoothing=float(spec.options.get("label_smoothing", 0.0)))
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
         from torchmetrics import MetricCollection
