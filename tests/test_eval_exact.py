@@ -52,6 +52,7 @@ def test_top_k_is_the_hand_count_whatever_the_eval_batch_size(setup, batch_size)
     assert {k: reported[k] for k in expected} == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow  # a torchrun of 2 ranks
 def test_every_eval_number_is_the_same_for_any_batch_size_and_two_ranks(setup, synthfood_root, tmp_path):
     """Segmentation's Dice and CE and Mask R-CNN's sampled losses are not per-sample means: batch-weighted
     means of them moved with the batching (2.5752 at batch size 1 against 2.5983 at 16, issue #24)."""
