@@ -1,11 +1,15 @@
 """Evaluation over a loader: every sample once, metrics and losses reduced over all ranks.
 
 Besides each kind's metrics it reports the training loss on the eval split: ``<task>/loss``, the
-loss the task's kind trains with (``get_kind(kind).loss``, label smoothing included, so it reads
-against ``train/loss/<task>``), averaged over batches weighted by their labelled samples (exactly
-the mean over labelled samples for the per-sample losses of multiclass, multilabel and
-regression tasks; segmentation's loss, a mean over a batch's pixels, is weighted by the batch's
-labelled images), and ``loss``, their unweighted sum (as ``train/loss``).
+loss the task's kind trains with (label smoothing included, so it reads against
+``train/loss/<task>``) of the whole eval split as if it were one batch, and ``loss``, their
+unweighted sum (as ``train/loss``). For the per-sample losses of multiclass, multilabel and
+regression tasks that is the mean over the labelled samples; segmentation's is the CE over all
+labelled pixels plus 1 - soft Dice from per-class sums over the whole set; the instances loss is
+the mean over labelled images of each image's Mask R-CNN loss, computed alone with a seeded
+sampler. Each kind's ``eval_loss_state`` adds over batches and ranks (one all-reduce), and
+``eval_loss_value`` turns the total into the loss once, so no reported loss depends on the eval
+batch size or the number of ranks.
 """
 from __future__ import annotations
 
@@ -45,26 +49,27 @@ def eval_loader(dataset, batch_size: int, workers: int, info: DistInfo) -> DataL
 
 
 class EvalLoss:
-    """Per task: the sum of batch losses times labelled samples, and the labelled samples."""
+    """Per task, its kind's ``eval_loss_state`` summed over batches (and ranks in ``compute``)."""
 
     def __init__(self, tasks: list[TaskSpec], device: torch.device):
         self.tasks = tasks
-        self.sums = torch.zeros(2, len(tasks), dtype=torch.float64, device=device)
+        self.kinds = [get_kind(t.kind) for t in tasks]
+        self.sizes = [kind.eval_loss_size(t) for kind, t in zip(self.kinds, tasks)]
+        self.state = torch.zeros(sum(self.sizes), dtype=torch.float64, device=device)
 
     def update(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
-        for i, spec in enumerate(self.tasks):
-            kind = get_kind(spec.kind)
-            labelled = kind.labelled(targets[spec.name]).sum()
-            if labelled:
-                self.sums[0, i] += kind.loss(spec, outputs[spec.name].float(), targets[spec.name]).double() * labelled
-                self.sums[1, i] += labelled
+        for spec, kind, part in zip(self.tasks, self.kinds, self.state.split(self.sizes)):
+            if bool(kind.labelled(targets[spec.name]).any()):
+                part += kind.eval_loss_state(spec, outputs[spec.name], targets[spec.name]).to(part.device)
 
     def compute(self, info: DistInfo) -> dict[str, float]:
-        """``{"loss": sum of the means, "<task>/loss": mean}`` over the tasks labelled on any rank."""
-        sums = self.sums.clone()
+        """``{"loss": sum of the tasks' losses, "<task>/loss": loss}`` over the tasks labelled on any rank."""
+        state = self.state.clone()
         if info.world > 1:
-            dist.all_reduce(sums)
-        losses = {f"{t.name}/loss": float(sums[0, i] / sums[1, i]) for i, t in enumerate(self.tasks) if sums[1, i] > 0}
+            dist.all_reduce(state)
+        values = {f"{spec.name}/loss": kind.eval_loss_value(spec, part)
+                  for spec, kind, part in zip(self.tasks, self.kinds, state.split(self.sizes))}
+        losses = {k: v for k, v in values.items() if v is not None}
         return {"loss": sum(losses.values()), **losses} if losses else {}
 
 

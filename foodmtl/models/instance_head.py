@@ -32,6 +32,7 @@ from foodmtl.data.instance_targets import Instances
 COMPONENTS = {"loss_objectness": "rpn_objectness", "loss_rpn_box_reg": "rpn_box",
               "loss_classifier": "classifier", "loss_box_reg": "box", "loss_mask": "mask"}
 MAX_LEVELS = 4
+EVAL_SEED = 0  # seeds the anchor and RoI sampling of the eval loss (``losses`` in eval mode)
 
 
 @dataclass
@@ -86,7 +87,8 @@ class InstanceHead(nn.Module):
     def losses(self, output: InstanceOutput, targets: Instances) -> dict[str, Tensor]:
         """The five Mask R-CNN losses (``COMPONENTS`` names) over the labelled images; exactly 0,
         with a zero gradient into every parameter it would reach, when none is labelled. In eval
-        mode (the eval split's loss) proposals are sampled as in training, with the RNG left as it was."""
+        mode (the eval split's loss) anchors and RoIs are sampled as in training, but by the RNG
+        seeded ``EVAL_SEED`` (and left as it was): the same images give the same losses."""
         keep = targets.labelled()
         if not bool(keep.any()):
             zero = self.zero_loss(output)
@@ -94,10 +96,18 @@ class InstanceHead(nn.Module):
         output, picked = output[keep.to(self.device)], targets[keep]
         boxed = [{"boxes": t["boxes"], "labels": t["labels"] + 1, "masks": t["masks"]} for t in picked.images]
         images = self.image_list(output)
-        with torch.random.fork_rng(devices=[]) if not self.training else nullcontext(), training(self):
+        with seeded(self.device, EVAL_SEED) if not self.training else nullcontext(), training(self):
             proposals, rpn_losses = self.rpn(images, output.features, boxed)
             _, roi_losses = self.roi_heads(output.features, proposals, images.image_sizes, boxed)
         return {COMPONENTS[k]: v for k, v in {**rpn_losses, **roi_losses}.items()}
+
+    def image_losses(self, output: InstanceOutput, targets: Instances) -> Tensor:
+        """(N,) the loss (the five summed) of each of the N labelled images, computed alone by ``losses``
+        with the head in eval mode (seeded): a function of the model and the image, whatever batch or
+        rank it came in (torchvision averages the sampled anchors and RoIs over a batch)."""
+        labelled = targets.labelled().tolist()
+        losses = [sum(self.losses(output[i], targets[i]).values()) for i, has in enumerate(labelled) if has]
+        return torch.stack(losses) if losses else torch.zeros(0, device=self.device)
 
     @torch.no_grad()
     def detect(self, output: InstanceOutput) -> list[dict[str, Tensor]]:
@@ -124,6 +134,19 @@ class InstanceHead(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+@contextmanager
+def seeded(device: torch.device, seed: int):
+    """The default generators of the CPU and ``device`` seeded with ``seed`` inside, restored after:
+    torchvision's ``BalancedPositiveNegativeSampler`` draws with ``torch.randperm`` on the boxes' device."""
+    cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 @contextmanager

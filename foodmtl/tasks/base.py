@@ -4,10 +4,12 @@ A kind turns a table column into compact per-sample labels (``encode``), a label
 training target with its own absent marker (``target``; ``load`` reads what must go through
 the image transform with it, e.g. a mask), builds its head on the pooled features (or asks for
 the segmentation decoder: ``dense``), computes the masked loss (0 with a zero gradient when no
-sample is labelled), declares and computes its metrics (only labelled samples count) and
-reports one image's prediction. Everything task-specific a kind needs at run time is in the
-``TaskSpec``: ``options`` (validated by ``check_options``) and ``stats`` (from ``fit`` on the
-training labels), both saved in checkpoints.
+sample is labelled) and the same loss over the whole evaluation set (``eval_loss_state``, additive
+statistics summed over batches and ranks, turned into the loss once by ``eval_loss_value``),
+declares and computes its metrics (only labelled samples count) and reports one image's
+prediction. Everything task-specific a kind needs at run time is in the ``TaskSpec``: ``options``
+(validated by ``check_options``) and ``stats`` (from ``fit`` on the training labels), both saved
+in checkpoints.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor, nn
 
 from foodmtl.tasks import KNOWN_TASKS, Direction, TaskSpec
@@ -114,6 +117,28 @@ class TaskKind:
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def sample_losses(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """(B,) each sample's loss (0 where unlabelled), for a kind whose ``loss`` is their mean over
+        the labelled samples."""
+        raise NotImplementedError
+
+    def eval_loss_size(self, spec: TaskSpec) -> int:
+        """The length of ``eval_loss_state`` (every rank sums one such vector, even with no batch)."""
+        return 2
+
+    def eval_loss_state(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """Float64 statistics of a batch that add over batches and ranks, from which ``eval_loss_value``
+        computes the loss of the whole evaluation set, so that it cannot depend on how the set is
+        batched or sharded. Default: (sum of ``sample_losses`` over labelled samples, labelled samples)."""
+        keep = self.labelled(target)
+        losses = self.sample_losses(spec, output, target)[keep].double()
+        return torch.stack([losses.sum(), keep.sum().double()])
+
+    def eval_loss_value(self, spec: TaskSpec, state: Tensor) -> float | None:
+        """The loss from the statistics summed over the evaluation set; None when nothing was labelled.
+        Default: the mean of the per-sample losses over the labelled samples."""
+        return float(state[0] / state[1]) if state[1] > 0 else None
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
         """A metric module: ``update(output, target)`` on labelled samples, ``compute() -> dict``."""

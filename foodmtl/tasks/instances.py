@@ -8,7 +8,10 @@ target is "no label" and adds no instance loss; a labelled image with no instanc
 negative. Head: ``foodmtl/models/instance_head.py`` (FPN + RPN + RoI heads of torchvision) on
 the backbone's maps. Loss: the sum of the five Mask R-CNN losses; with ``separate_losses: true``
 each enters the weighting strategy as its own task ``instances:<component>`` (``:``, since
-strategies keep per-task parameters in dicts whose keys cannot hold a dot). Metrics: COCO
+strategies keep per-task parameters in dicts whose keys cannot hold a dot). The eval split's loss
+is the mean over its labelled images of each image's loss computed alone, anchors and RoIs
+sampled by a generator seeded alike for every image, so batching, ranks and the RNG's state at
+evaluation cannot change it (``InstanceHead.image_losses``). Metrics: COCO
 bbox and segm AP, AP50, AP75 (``foodmtl/tasks/metrics/coco.py``). Prediction: the instances
 (class, score, xywh box, RLE mask), and a picture when one is asked for.
 """
@@ -102,6 +105,12 @@ class InstanceSegmentation(TaskKind):
         if spec.options.get("separate_losses"):
             return {f"{spec.name}:{k}": v for k, v in losses.items()}
         return {spec.name: sum(losses.values())}
+
+    def eval_loss_state(self, spec: TaskSpec, output, target: Instances) -> Tensor:
+        """(sum of the labelled images' losses, each computed alone: ``InstanceHead.image_losses``,
+        labelled images)."""
+        losses = output.head.image_losses(output, target).double()
+        return torch.stack([losses.sum(), losses.new_tensor(float(len(losses)))])
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
         from foodmtl.tasks.metrics.coco import InstanceMetrics

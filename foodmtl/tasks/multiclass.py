@@ -2,8 +2,10 @@
 
 Label: the class index, ``IGNORE_INDEX`` (-1) when the image has none. Metrics (torchmetrics,
 reduced over DDP ranks): micro top-1 accuracy, macro F1, and top-3 / top-5 accuracy when there
-are more classes than k (top-3 error is FoodX-251's challenge metric). Prediction: the
-``top_k`` most probable classes with their probabilities.
+are more classes than k (top-3 error is FoodX-251's challenge metric), each with its own state:
+torchmetrics' compute groups (on by default) would merge top-3 and top-5 for good once their
+states agree after the first batch. Prediction: the ``top_k`` most probable classes with their
+probabilities.
 """
 from __future__ import annotations
 
@@ -59,9 +61,12 @@ class Multiclass(TaskKind):
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         """Mean over labelled samples, as a masked sum: exactly 0 (zero gradient) when none is."""
-        per_sample = F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX, reduction="none",
-                                     label_smoothing=float(spec.options.get("label_smoothing", 0.0)))
-        return per_sample.sum() / (target != IGNORE_INDEX).sum().clamp(min=1)
+        return self.sample_losses(spec, output, target).sum() / (target != IGNORE_INDEX).sum().clamp(min=1)
+
+    def sample_losses(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy (label smoothing included) per sample; 0 where unlabelled."""
+        return F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX, reduction="none",
+                               label_smoothing=float(spec.options.get("label_smoothing", 0.0)))
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
         from torchmetrics import MetricCollection
@@ -71,7 +76,7 @@ class Multiclass(TaskKind):
         metrics = {"top1": MulticlassAccuracy(n, top_k=1, average="micro"),
                    "f1_macro": MulticlassF1Score(n, average="macro")}
         metrics.update({f"top{k}": MulticlassAccuracy(n, top_k=k, average="micro") for k in TOP_K if n > k})
-        return MetricCollection(metrics)
+        return MetricCollection(metrics, compute_groups=False)
 
     def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> list[dict]:
         probs = output.float().softmax(0)

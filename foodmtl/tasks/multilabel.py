@@ -90,9 +90,16 @@ class Multilabel(TaskKind):
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         """Mean over the entries of labelled rows; exactly 0 (zero gradient) when no row is labelled."""
+        return self.entry_losses(output, target).sum() / (self.labelled(target).sum() * target.shape[1]).clamp(min=1)
+
+    def sample_losses(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """Each row's mean over its classes (rows have equal length: their mean is ``loss``)."""
+        return self.entry_losses(output, target).mean(1)
+
+    def entry_losses(self, output: Tensor, target: Tensor) -> Tensor:
+        """(B, C) binary cross-entropy per class; rows of unlabelled samples 0."""
         valid = self.labelled(target).unsqueeze(1).float()
-        per_entry = F.binary_cross_entropy_with_logits(output.float(), target.clamp(min=0), reduction="none")
-        return (per_entry * valid).sum() / (valid.sum() * target.shape[1]).clamp(min=1)
+        return F.binary_cross_entropy_with_logits(output.float(), target.clamp(min=0), reduction="none") * valid
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
         from torchmetrics import MetricCollection
@@ -100,7 +107,8 @@ class Multilabel(TaskKind):
 
         n = spec.num_classes
         return _IntTargets(MetricCollection({"f1_micro": MultilabelF1Score(n, average="micro"),
-                                             "mAP": MultilabelAveragePrecision(n, average="macro")}))
+                                             "mAP": MultilabelAveragePrecision(n, average="macro")},
+                                            compute_groups=False))  # see multiclass.metrics
 
     def describe(self, spec: TaskSpec, output: Tensor, context: PredictContext) -> list[dict]:
         probs = output.float().sigmoid()

@@ -86,11 +86,15 @@ class Regression(TaskKind):
 
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         """Mean over labelled images of the loss in standardised units; exactly 0 when none is."""
+        return self.sample_losses(spec, output, target).sum() / self.labelled(target).sum().clamp(min=1)
+
+    def sample_losses(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """The ``loss`` option's loss per image in standardised units; 0 where unlabelled."""
         valid = self.labelled(target)
         scaled = torch.where(valid, self.standardise(spec, target), torch.zeros_like(target))
         per_sample = LOSSES[spec.options.get("loss", "smooth_l1")](output.float().squeeze(-1), scaled,
                                                                     reduction="none")
-        return (per_sample * valid).sum() / valid.sum().clamp(min=1)
+        return per_sample * valid
 
     def standardise(self, spec: TaskSpec, value: Tensor) -> Tensor:
         if not self._standardized(spec):

@@ -7,9 +7,10 @@ through the same geometric augmentation as its image (nearest-neighbour). A mask
 differs from its image, or that holds an id outside the class list (and not 255), is a
 ``SampleError`` naming the mask file: skipped and counted like an unreadable image, or fatal
 with ``data.strict=true``. Loss: pixel cross-entropy + soft Dice over labelled pixels
-(``foodmtl/tasks/losses/segmentation.py``). Metrics: mIoU, mean Dice and pixel accuracy from one confusion
-matrix over the evaluation set (``foodmtl/tasks/metrics/segmentation.py``). Prediction: the classes
-present in the predicted mask, and a picture (image | prediction) when one is asked for.
+(``foodmtl/tasks/losses/segmentation.py``): per batch in training, over the whole set (as one
+batch) in evaluation. Metrics: mIoU, mean Dice and pixel accuracy from one confusion matrix over
+the evaluation set (``foodmtl/tasks/metrics/segmentation.py``). Prediction: the classes present in
+the predicted mask, and a picture (image | prediction) when one is asked for.
 """
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ class Segmentation(TaskKind):
     def loss(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
         from foodmtl.tasks.losses.segmentation import segmentation_loss
         return segmentation_loss(output.float(), target, ignore_index=SEG_IGNORE)
+
+    def eval_loss_size(self, spec: TaskSpec) -> int:
+        return 2 + 4 * spec.num_classes
+
+    def eval_loss_state(self, spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+        """CE sum, labelled pixels and per-class Dice sums (``loss_sums``)."""
+        from foodmtl.tasks.losses.segmentation import loss_sums
+        return loss_sums(output.float(), target, ignore_index=SEG_IGNORE)
+
+    def eval_loss_value(self, spec: TaskSpec, state: Tensor) -> float | None:
+        """``loss`` of the whole evaluation set as one batch: CE over all its labelled pixels + 1 - Dice
+        from its per-class sums."""
+        from foodmtl.tasks.losses.segmentation import loss_from_sums
+        return float(loss_from_sums(state)) if state[1] > 0 else None
 
     def metrics(self, spec: TaskSpec) -> nn.Module:
         from foodmtl.tasks.metrics.segmentation import SegmentationMetrics
