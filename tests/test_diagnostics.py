@@ -16,6 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from foodmtl.analysis.diagnostics import diagnostics_figure  # noqa: E402
+from foodmtl.analysis.runs import Run  # noqa: E402
 from foodmtl.cli import main  # noqa: E402
 from foodmtl.config import Config, ModelConfig  # noqa: E402
 from foodmtl.data.dataset import Batch  # noqa: E402
@@ -23,6 +25,7 @@ from foodmtl.engine.diagnostics import GradDiagnostics  # noqa: E402
 from foodmtl.engine.distributed import DistInfo  # noqa: E402
 from foodmtl.engine.objective import Objective  # noqa: E402
 from foodmtl.engine.step import StepRunner  # noqa: E402
+from foodmtl.errors import ConfigError  # noqa: E402
 from foodmtl.models.multitask import build_model  # noqa: E402
 from foodmtl.tasks import TaskSpec  # noqa: E402
 from foodmtl.tracking.local import read_jsonl  # noqa: E402
@@ -202,6 +205,31 @@ def test_a_run_logs_diagnostics_and_conflicts_and_plot_draws_them(synthfood_root
     assert any("diag/cos/dish|category" in r for r in logged)
     assert main(["plot", str(tmp_path), "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "synthfood-tiny-diagnostics.png").stat().st_size > 0
+
+
+def diag_runs() -> list[Run]:
+    """Two methods x two seeds: cosines at steps 2 and 4, a conflict rate at the evaluation of epoch 0."""
+    cos = {("pcgrad", 0): (-0.2, 0.4), ("pcgrad", 1): (-0.4, 0.2), ("uniform", 0): (0.5, 0.1), ("uniform", 1): (0.3, 0.3)}
+    return [Run(f"{m}-s{seed}", m, "g", seed, {}, {},
+                [{"step": 2, "diag/cos/dish|mass": c[0]}, {"step": 4, "diag/cos/dish|mass": c[1]},
+                 {"step": 4, "epoch": 0, "eval/dish/top1": 0.5, "diag/conflict/dish|mass": 0.5 * (c[0] < 0)}], "-")
+            for (m, seed), c in cos.items()]
+
+
+def test_the_plot_panel_draws_the_seed_mean_cosine_by_step_and_the_conflict_rate_by_epoch():
+    fig = diagnostics_figure(diag_runs(), smooth=1)
+    cos_ax, conflict_ax = fig.axes[:2]
+    assert cos_ax.get_title() == "dish|mass: gradient cosine" and conflict_ax.get_xlabel() == "epoch"
+    lines = {line.get_label(): line for line in cos_ax.lines if not line.get_label().startswith("_")}
+    np.testing.assert_allclose(lines["pcgrad"].get_ydata(), [-0.3, 0.3])
+    np.testing.assert_allclose(lines["uniform"].get_xdata(), [2, 4])
+    assert [tuple(line.get_ydata()) for line in cos_ax.lines if line.get_label().startswith("_")] == [(0.0, 0.0)]
+    rates = {line.get_label(): tuple(line.get_ydata()) for line in conflict_ax.lines}
+    assert rates == {"pcgrad": (50.0,), "uniform": (0.0,)}
+    smoothed = diagnostics_figure(diag_runs(), smooth=2).axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(smoothed, [-0.3, 0.0])                  # rolling mean over 2 diagnosed steps
+    with pytest.raises(ConfigError, match="grad_diagnostics_every"):
+        diagnostics_figure([Run("u", "uniform", "g", 0, {}, {}, [{"step": 1, "train/loss": 1.0}], "-")])
 
 
 def test_a_negative_cadence_is_one_error_line(tmp_path, capsys):
