@@ -54,8 +54,8 @@ def linear_heads(w_b: tuple[float, float]):
 
 def test_two_linear_heads_on_a_fixed_feature_give_the_hand_computed_cosine_and_norms():
     weight, rep, (la, lb) = linear_heads((-3.0, 4.0))  # cos = -3/5; ||w_b|| = 5
-    diag = GradDiagnostics(["a", "b"], 1, [weight], CPU)
-    window = diag.window(0)
+    diag = GradDiagnostics(["a", "b"], 1, True, CPU)
+    window = diag.window([weight])
     window.add([0, 1], [8.0 * la, 8.0 * lb], rep, 8.0)  # as a GradScaler with scale 8 hands them over
     got = diag.record(window)
     assert got == pytest.approx({"diag/gradnorm/a": 0.5, "diag/gradnorm/b": 2.5, "diag/cos/a|b": -0.6,
@@ -66,19 +66,19 @@ def test_two_linear_heads_on_a_fixed_feature_give_the_hand_computed_cosine_and_n
 
 def test_a_task_absent_from_the_step_gets_no_norm_and_no_cosine():
     _, rep, (la, _) = linear_heads((0.0, 1.0))
-    diag = GradDiagnostics(["a", "b"], 1, [], CPU)
-    window = diag.window(0)
+    diag = GradDiagnostics(["a", "b"], 1, False, CPU)
+    window = diag.window([])
     window.add([0], [la], rep, 1.0)
     assert diag.record(window) == pytest.approx({"diag/gradnorm/a": 0.5})
 
 
 def test_conflict_rate_and_heatmap_cover_the_steps_since_the_last_evaluation():
-    diag = GradDiagnostics(["a", "b"], 2, [], CPU)
-    assert [diag.window(s) is not None for s in range(4)] == [False, True, False, True]
-    assert GradDiagnostics(["a", "b"], 0, [], CPU).window(0) is None          # 0: off
+    diag = GradDiagnostics(["a", "b"], 2, False, CPU)
+    assert [diag.due(s) for s in range(4)] == [False, True, False, True]
+    assert GradDiagnostics(["a", "b"], 0, False, CPU).due(0) is False          # 0: off
     for w_b in ((-1.0, 0.0), (-1.0, 1.0), (1.0, 1.0)):                       # cos -1, -1/√2, +1/√2
         _, rep, losses = linear_heads(w_b)
-        window = diag.window(1)
+        window = diag.window([])
         window.add([0, 1], losses, rep, 1.0)
         diag.record(window)
     assert diag.intervals["representation"].mean()[0, 1] == pytest.approx(-1 / 3)  # the heatmap's a|b cell
@@ -230,6 +230,16 @@ def test_the_plot_panel_draws_the_seed_mean_cosine_by_step_and_the_conflict_rate
     np.testing.assert_allclose(smoothed, [-0.3, 0.0])                  # rolling mean over 2 diagnosed steps
     with pytest.raises(ConfigError, match="grad_diagnostics_every"):
         diagnostics_figure([Run("u", "uniform", "g", 0, {}, {}, [{"step": 1, "train/loss": 1.0}], "-")])
+
+
+def test_the_step_benchmark_prints_the_diagnostics_rows_and_their_overhead_at_the_cadence():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step.py"), "--backbone", "resnet10t", "--batch",
+                           "2", "--size", "32", "--steps", "1", "--warmup", "0", "--threads", "1", "--diagnostics", "10"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "| multi-task (4 heads) + gradient diagnostics |" in proc.stdout
+    assert "| multi-task (4 heads) + diagnostics on the backbone's parameters |" in proc.stdout
+    assert "per step at train.grad_diagnostics_every=10" in proc.stdout
 
 
 def test_a_negative_cadence_is_one_error_line(tmp_path, capsys):

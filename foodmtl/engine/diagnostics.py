@@ -106,9 +106,9 @@ class Window:
 
 class GradDiagnostics:
     """``tasks``: every weighted loss, in order; ``every``: steps between diagnoses (0: off);
-    ``shared``: also on these parameters (empty: representation only)."""
+    ``shared``: also on the shared parameters each window is given."""
 
-    def __init__(self, tasks: list[str], every: int, shared: list[Tensor], info: DistInfo):
+    def __init__(self, tasks: list[str], every: int, shared: bool, info: DistInfo):
         self.tasks, self.every, self.shared, self.info = list(tasks), every, shared, info
         self.intervals = {space: Interval(len(self.tasks)) for space in self.spaces}
 
@@ -116,11 +116,14 @@ class GradDiagnostics:
     def spaces(self) -> list[str]:
         return ["representation", "shared"] if self.shared else ["representation"]
 
-    def window(self, step: int) -> Window | None:
-        """A fresh window if 0-based optimizer step ``step`` is diagnosed, else None."""
-        if self.every > 0 and (step + 1) % self.every == 0:
-            return Window(len(self.tasks), self.shared)
-        return None
+    def due(self, step: int) -> bool:
+        """Whether 0-based optimizer step ``step`` is diagnosed."""
+        return self.every > 0 and (step + 1) % self.every == 0
+
+    def window(self, params: list[Tensor]) -> Window:
+        """A diagnosed step's accumulator; ``params``: the shared parameters now trainable (a frozen
+        backbone may join later: train.unfreeze_at)."""
+        return Window(len(self.tasks), params if self.shared else [])
 
     def record(self, window: Window) -> dict[str, float]:
         """The step's norms and cosines (identical on every rank: collective), added to the interval."""
@@ -155,7 +158,7 @@ class GradDiagnostics:
     def _shared_gram(self, window: Window) -> Tensor:
         flat = window.flat
         if flat is None:  # nothing present on this rank in the window: its gradients are 0
-            flat = torch.zeros(len(self.tasks), sum(p.numel() for p in self.shared), device=self.info.device)
+            flat = torch.zeros(len(self.tasks), sum(p.numel() for p in window.shared), device=self.info.device)
         if self.info.world > 1:
             dist.all_reduce(flat)
             flat = flat / self.info.world

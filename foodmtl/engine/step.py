@@ -62,9 +62,8 @@ class StepRunner:
         self.cfg, self.objective, self.ddp, self.info = cfg, objective, ddp, info
         self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
         self.tasks = list(objective.owners)  # the weighted losses: tasks, or a task's parts (loss_names)
-        shared = [p for p in objective.model.backbone.parameters() if p.requires_grad]
         self.diagnostics = GradDiagnostics(self.tasks, cfg.train.grad_diagnostics_every,
-                                           shared if cfg.train.grad_diagnostics_shared else [], info)
+                                           cfg.train.grad_diagnostics_shared, info)
 
     @property
     def weighting(self):
@@ -77,7 +76,7 @@ class StepRunner:
         counts: dict[str, int] = {}
         present_anywhere: set[str] = set()
         weights: dict[str, float] = {}
-        diagnosed = self.diagnostics.window(step)
+        diagnosed = self.diagnostics.window(self._shared()) if self.diagnostics.due(step) else None
         for i, batch in enumerate(batches):
             batch = batch.to(self.info.device, self.cfg.model.channels_last)
             last = i == len(batches) - 1
@@ -145,6 +144,10 @@ class StepRunner:
         losses = {t: self.scaler.scale(out.losses[t]) / window for t in out.present}
         shared = list(self.objective.model.backbone.parameters())
         return self.weighting.backward(losses, shared, out.representation)
+
+    def _shared(self) -> list[torch.nn.Parameter]:
+        """The backbone's parameters now trainable."""
+        return [p for p in self.objective.model.backbone.parameters() if p.requires_grad]
 
     def _freeze_absent(self, present: set[str]) -> None:
         for task in self.tasks:
