@@ -36,7 +36,7 @@ from foodmtl.data.instance_targets import Instances
 from foodmtl.engine.diagnostics import GradDiagnostics
 from foodmtl.engine.distributed import DistInfo
 from foodmtl.engine.evaluate import autocast
-from foodmtl.engine.objective import Objective
+from foodmtl.engine.objective import Objective, StepOutput
 from foodmtl.engine.optim import param_groups
 from foodmtl.models.backbone import Backbone
 from foodmtl.models.decoders import build_decoder, decoder_name, encoder_output_stride
@@ -108,33 +108,52 @@ def bare_step(args) -> Step:
 
 
 def multitask_step(tasks: list[str], args, decoder: str | None = None, diagnostics: str | None = None) -> Step:
-    """``diagnostics``: None, or where the diagnosed step measures the task gradients (see ``diagnosed``)."""
+    """``diagnostics``: None, or where each step diagnoses the task gradients (see ``diagnoser``)."""
+    objective, images, targets = multitask_parts(tasks, args, decoder)
+    diagnose = diagnoser(objective, tasks, diagnostics == "shared", args.device) if diagnostics else None
+
+    def loss() -> Tensor:
+        out = objective(images, targets, tasks)
+        if diagnose:
+            diagnose(out)
+        return out.total
+    return optimizer_step(loss, objective, param_groups(objective, args.backbone,
+                                                        OptimConfig(weight_decay=WEIGHT_DECAY)), args)
+
+
+def multitask_parts(tasks: list[str], args, decoder: str | None = None) -> tuple[Objective, Tensor, dict]:
+    """The uniform-weighted Objective over ``tasks`` and its random batch (images, targets)."""
     specs = [TaskSpec(t, KINDS.get(t, "multiclass"), tuple(map(str, range(CLASSES[t]))),
                       get_kind(KINDS.get(t, "multiclass")).check_options(t, {})) for t in tasks]
     model = multitask_model(args.backbone, specs, decoder)
     objective = prepare(Objective(model, build_weighting("uniform", tasks, {})), args)
     images, targets = make_batch(tasks, args.batch, args.size, args.device)
-    images = prepare(images, args)
-    loss = (diagnosed(objective, images, targets, tasks, diagnostics == "shared") if diagnostics
-            else lambda: objective(images, targets, tasks).total)
-    return optimizer_step(loss, objective, param_groups(objective, args.backbone,
-                                                        OptimConfig(weight_decay=WEIGHT_DECAY)), args)
+    return objective, prepare(images, args), targets
 
 
-def diagnosed(objective: Objective, images: Tensor, targets: dict[str, Tensor], tasks: list[str],
-              shared: bool) -> Callable[[], Tensor]:
-    """The objective's loss after the step runner's diagnosis of its task gradients (engine/diagnostics.py)
-    on the representation, with ``shared`` also on the backbone's parameters."""
+def diagnoser(objective: Objective, tasks: list[str], shared: bool,
+              device: torch.device) -> Callable[[StepOutput], None]:
+    """What a diagnosed step adds before its backward (engine/diagnostics.py): the task gradients on the
+    representation (with ``shared`` also on the backbone's parameters), their Gram matrix, norms and cosines."""
     params = [p for p in objective.model.backbone.parameters() if p.requires_grad]
-    diagnostics = GradDiagnostics(tasks, 1, shared, DistInfo(0, 1, 0, images.device))
+    diagnostics = GradDiagnostics(tasks, 1, shared, DistInfo(0, 1, 0, device))
 
-    def loss() -> Tensor:
-        out = objective(images, targets, tasks)
+    def diagnose(out: StepOutput) -> None:
         window = diagnostics.window(params)
         window.add(list(range(len(tasks))), [out.losses[t] for t in tasks], out.representation, 1.0)
         diagnostics.record(window)
-        return out.total
-    return loss
+    return diagnose
+
+
+def diagnosis_seconds(args, shared: bool) -> float:
+    """Median time of the diagnosis alone, repeated on one forward's graph of the multi-task row."""
+    objective, images, targets = multitask_parts(HEADS, args)
+    with autocast(args.device, args.amp):
+        out = objective(images, targets, HEADS)
+    diagnose = diagnoser(objective, HEADS, shared, args.device)
+    clock = CLOCKS[args.clock]
+    times = [timed(lambda: diagnose(out), args.device, clock) for _ in range(args.warmup + args.steps)]
+    return statistics.median(times[args.warmup:])
 
 
 def multitask_model(backbone: str, specs: list[TaskSpec], decoder: str | None) -> MultiTaskModel:
@@ -147,6 +166,7 @@ def multitask_model(backbone: str, specs: list[TaskSpec], decoder: str | None) -
     return MultiTaskModel(encoder, specs, decoder=seg)
 
 
+HEADS = ["dish", "category", "cuisine", "ingredients"]
 MULTITASK = "multi-task (4 heads)"
 DIAGNOSED = {"representation": MULTITASK + " + gradient diagnostics", "shared": MULTITASK + " + diagnostics on "
              "the backbone's parameters"}
@@ -154,19 +174,18 @@ DIAGNOSED = {"representation": MULTITASK + " + gradient diagnostics", "shared": 
 
 def rows(decoders: list[str], instances: bool = False,
          diagnostics: bool = False) -> dict[str, Callable[[argparse.Namespace], Step]]:
-    heads = ["dish", "category", "cuisine", "ingredients"]
     out: dict[str, Callable[[argparse.Namespace], Step]] = {
         "bare timm + linear": bare_step,
-        MULTITASK: lambda args: multitask_step(heads, args),
+        MULTITASK: lambda args: multitask_step(HEADS, args),
     }
     if diagnostics:
         for where, label in DIAGNOSED.items():
-            out[label] = lambda args, where=where: multitask_step(heads, args, diagnostics=where)
+            out[label] = lambda args, where=where: multitask_step(HEADS, args, diagnostics=where)
     for name in decoders:
         label = "multi-task + segmentation" + (f" ({name})" if len(decoders) > 1 else "")
-        out[label] = lambda args, name=name: multitask_step([*heads, "segmentation"], args, name)
+        out[label] = lambda args, name=name: multitask_step([*HEADS, "segmentation"], args, name)
     if instances:
-        out["multi-task + instances (Mask R-CNN)"] = lambda args: multitask_step([*heads, "instances"], args)
+        out["multi-task + instances (Mask R-CNN)"] = lambda args: multitask_step([*HEADS, "instances"], args)
     return out
 
 
@@ -229,13 +248,16 @@ def table(times: dict[str, float], memory: dict[str, float], args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diagnostics_overhead(times: dict[str, float], every: int) -> str:
-    """Each diagnosed row's cost over the multi-task row, per diagnosed step and per step at ``every``."""
-    lines = []
+def diagnostics_overhead(times: dict[str, float], args) -> str:
+    """Per space: the diagnosed row against the multi-task row, and the diagnosis timed alone, per
+    diagnosed step and per step at ``train.grad_diagnostics_every=args.diagnostics``."""
+    lines, step = [], times[MULTITASK]
     for where, label in DIAGNOSED.items():
-        extra = times[label] / times[MULTITASK] - 1
-        lines.append(f"diagnostics on the {where}: {100 * extra:+.1f} % per diagnosed step, {100 * extra / every:+.2f} "
-                     f"% per step at train.grad_diagnostics_every={every}")
+        alone = diagnosis_seconds(args, where == "shared")
+        lines.append(f"{label}: row {100 * (times[label] / step - 1):+.1f} %; the diagnosis alone {1000 * alone:.2f} "
+                     f"{'CPU ' if args.clock == 'process' else ''}ms = {100 * alone / step:.2f} % of a step per "
+                     f"diagnosed step, {100 * alone / step / args.diagnostics:.3f} % per step at "
+                     f"train.grad_diagnostics_every={args.diagnostics}")
     return "\n".join(lines) + "\n"
 
 
@@ -289,7 +311,7 @@ def main() -> None:
     times = median_times(args)
     print(table(times, memory, args))
     if args.diagnostics > 0:
-        print(diagnostics_overhead(times, args.diagnostics))
+        print(diagnostics_overhead(times, args))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(record(times, memory, args), f, indent=2)
