@@ -165,19 +165,25 @@ def test_two_ranks_report_what_one_process_reports_on_the_same_global_batch(tmp_
            str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert ranks[0] == ranks[1] and "diag/shared/cos/dish|cuisine" in ranks[0]
-    single = runner("pcgrad", 1, shared=True, backbone="test_vit", accum=2).run(global_batches(0, 1), 0).diagnostics
-    assert ranks[0] == pytest.approx(single, rel=1e-5, abs=1e-7)
+    for strategy in DDP_STRATEGIES:
+        ranks = [json.loads((tmp_path / f"{strategy}-rank{r}.json").read_text()) for r in (0, 1)]
+        assert ranks[0] == ranks[1] and "diag/shared/cos/dish|cuisine" in ranks[0]
+        single = runner(strategy, 1, shared=True, backbone="test_vit", accum=2).run(global_batches(0, 1), 0)
+        assert ranks[0] == pytest.approx(single.diagnostics, rel=1e-5, abs=1e-7)
+
+
+# uniform's last micro-batch runs DDP's synchronised backward after the diagnosis; PCGrad's run under no_sync
+DDP_STRATEGIES = ("uniform", "pcgrad")
 
 
 def ddp_worker(out: Path) -> None:
     from foodmtl.engine.distributed import cleanup, init_distributed
 
     info = init_distributed("cpu")
-    result = runner("pcgrad", 1, shared=True, backbone="test_vit", accum=2, ddp_info=info).run(
-        global_batches(info.rank, info.world), 0)
-    (out / f"rank{info.rank}.json").write_text(json.dumps(result.diagnostics))
+    for strategy in DDP_STRATEGIES:
+        result = runner(strategy, 1, shared=True, backbone="test_vit", accum=2, ddp_info=info).run(
+            global_batches(info.rank, info.world), 0)
+        (out / f"{strategy}-rank{info.rank}.json").write_text(json.dumps(result.diagnostics))
     cleanup()
 
 
