@@ -5,7 +5,9 @@ foodmtl Objective (MultiTaskModel with dish, category, cuisine and ingredients h
 per-task losses, uniform weighting), and the same with a segmentation task (``--decoder``,
 U-Net by default; a comma-separated list gives one row per decoder) and, with ``--instances``,
 with a Mask R-CNN instances task (torchvision's default head sizes; 3 boxes and masks per image,
-``CLASSES["instances"]`` classes). Each row is forward,
+``CLASSES["instances"]`` classes), and with ``--diagnostics EVERY`` with the gradient diagnostics
+(engine/diagnostics.py) measured on every step, on the representation and also on the backbone's
+parameters, and their overhead per step at ``train.grad_diagnostics_every=EVERY``. Each row is forward,
 backward and AdamW step; the rows take turns step by step, so drift in machine load hits them
 alike. Prints median seconds per step and the ratio to the bare model; on CUDA also images/s
 and peak memory of a row measured alone:
@@ -13,6 +15,7 @@ and peak memory of a row measured alone:
     python benchmarks/step.py --backbone resnet18 --batch 16 --size 128 --steps 10
     python benchmarks/step.py --decoder unet,fpn,fcn,deeplabv3plus --steps 5
     python benchmarks/step.py --instances --steps 5
+    python benchmarks/step.py --diagnostics 10 --decoder unet --clock process --threads 1
 """
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ from torchvision.ops import masks_to_boxes
 
 from foodmtl.config import OptimConfig
 from foodmtl.data.instance_targets import Instances
+from foodmtl.engine.diagnostics import GradDiagnostics
+from foodmtl.engine.distributed import DistInfo
 from foodmtl.engine.evaluate import autocast
-from foodmtl.engine.objective import Objective
+from foodmtl.engine.objective import Objective, StepOutput
 from foodmtl.engine.optim import param_groups
 from foodmtl.models.backbone import Backbone
 from foodmtl.models.decoders import build_decoder, decoder_name, encoder_output_stride
@@ -102,15 +107,53 @@ def bare_step(args) -> Step:
                           [{"params": model.parameters(), "weight_decay": WEIGHT_DECAY}], args)
 
 
-def multitask_step(tasks: list[str], args, decoder: str | None = None) -> Step:
+def multitask_step(tasks: list[str], args, decoder: str | None = None, diagnostics: str | None = None) -> Step:
+    """``diagnostics``: None, or where each step diagnoses the task gradients (see ``diagnoser``)."""
+    objective, images, targets = multitask_parts(tasks, args, decoder)
+    diagnose = diagnoser(objective, tasks, diagnostics == "shared", args.device) if diagnostics else None
+
+    def loss() -> Tensor:
+        out = objective(images, targets, tasks)
+        if diagnose:
+            diagnose(out)
+        return out.total
+    return optimizer_step(loss, objective, param_groups(objective, args.backbone,
+                                                        OptimConfig(weight_decay=WEIGHT_DECAY)), args)
+
+
+def multitask_parts(tasks: list[str], args, decoder: str | None = None) -> tuple[Objective, Tensor, dict]:
+    """The uniform-weighted Objective over ``tasks`` and its random batch (images, targets)."""
     specs = [TaskSpec(t, KINDS.get(t, "multiclass"), tuple(map(str, range(CLASSES[t]))),
                       get_kind(KINDS.get(t, "multiclass")).check_options(t, {})) for t in tasks]
     model = multitask_model(args.backbone, specs, decoder)
     objective = prepare(Objective(model, build_weighting("uniform", tasks, {})), args)
     images, targets = make_batch(tasks, args.batch, args.size, args.device)
-    images = prepare(images, args)
-    return optimizer_step(lambda: objective(images, targets, tasks).total, objective,
-                          param_groups(objective, args.backbone, OptimConfig(weight_decay=WEIGHT_DECAY)), args)
+    return objective, prepare(images, args), targets
+
+
+def diagnoser(objective: Objective, tasks: list[str], shared: bool,
+              device: torch.device) -> Callable[[StepOutput], None]:
+    """What a diagnosed step adds before its backward (engine/diagnostics.py): the task gradients on the
+    representation (with ``shared`` also on the backbone's parameters), their Gram matrix, norms and cosines."""
+    params = [p for p in objective.model.backbone.parameters() if p.requires_grad]
+    diagnostics = GradDiagnostics(tasks, 1, shared, DistInfo(0, 1, 0, device))
+
+    def diagnose(out: StepOutput) -> None:
+        window = diagnostics.window(params)
+        window.add(list(range(len(tasks))), [out.losses[t] for t in tasks], out.representation, 1.0)
+        diagnostics.record(window)
+    return diagnose
+
+
+def diagnosis_seconds(args, shared: bool) -> float:
+    """Median time of the diagnosis alone, repeated on one forward's graph of the multi-task row."""
+    objective, images, targets = multitask_parts(HEADS, args)
+    with autocast(args.device, args.amp):
+        out = objective(images, targets, HEADS)
+    diagnose = diagnoser(objective, HEADS, shared, args.device)
+    clock = CLOCKS[args.clock]
+    times = [timed(lambda: diagnose(out), args.device, clock) for _ in range(args.warmup + args.steps)]
+    return statistics.median(times[args.warmup:])
 
 
 def multitask_model(backbone: str, specs: list[TaskSpec], decoder: str | None) -> MultiTaskModel:
@@ -123,17 +166,26 @@ def multitask_model(backbone: str, specs: list[TaskSpec], decoder: str | None) -
     return MultiTaskModel(encoder, specs, decoder=seg)
 
 
-def rows(decoders: list[str], instances: bool = False) -> dict[str, Callable[[argparse.Namespace], Step]]:
-    heads = ["dish", "category", "cuisine", "ingredients"]
+HEADS = ["dish", "category", "cuisine", "ingredients"]
+MULTITASK = "multi-task (4 heads)"
+DIAGNOSED = {"representation": MULTITASK + " + gradient diagnostics", "shared": MULTITASK + " + diagnostics on "
+             "the backbone's parameters"}
+
+
+def rows(decoders: list[str], instances: bool = False,
+         diagnostics: bool = False) -> dict[str, Callable[[argparse.Namespace], Step]]:
     out: dict[str, Callable[[argparse.Namespace], Step]] = {
         "bare timm + linear": bare_step,
-        "multi-task (4 heads)": lambda args: multitask_step(heads, args),
+        MULTITASK: lambda args: multitask_step(HEADS, args),
     }
+    if diagnostics:
+        for where, label in DIAGNOSED.items():
+            out[label] = lambda args, where=where: multitask_step(HEADS, args, diagnostics=where)
     for name in decoders:
         label = "multi-task + segmentation" + (f" ({name})" if len(decoders) > 1 else "")
-        out[label] = lambda args, name=name: multitask_step([*heads, "segmentation"], args, name)
+        out[label] = lambda args, name=name: multitask_step([*HEADS, "segmentation"], args, name)
     if instances:
-        out["multi-task + instances (Mask R-CNN)"] = lambda args: multitask_step([*heads, "instances"], args)
+        out["multi-task + instances (Mask R-CNN)"] = lambda args: multitask_step([*HEADS, "instances"], args)
     return out
 
 
@@ -170,7 +222,7 @@ def peak_memory_mib(make: Callable[[argparse.Namespace], Step], args) -> float:
 
 def median_times(args) -> dict[str, float]:
     torch.manual_seed(0)
-    steps = {name: make(args) for name, make in rows(args.decoder, args.instances).items()}
+    steps = {name: make(args) for name, make in rows(args.decoder, args.instances, args.diagnostics > 0).items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(args.warmup + args.steps):
         for name, step in steps.items():
@@ -193,6 +245,19 @@ def table(times: dict[str, float], memory: dict[str, float], args) -> str:
     for name, seconds in times.items():
         extra = f" {args.batch / seconds:.0f} | {memory[name]:.0f} |" if cuda else ""
         lines.append(f"| {name} | {seconds:.4f} | {seconds / bare:.3f} |{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def diagnostics_overhead(times: dict[str, float], args) -> str:
+    """Per space: the diagnosed row against the multi-task row, and the diagnosis timed alone, per
+    diagnosed step and per step at ``train.grad_diagnostics_every=args.diagnostics``."""
+    lines, step = [], times[MULTITASK]
+    for where, label in DIAGNOSED.items():
+        alone = diagnosis_seconds(args, where == "shared")
+        lines.append(f"{label}: row {100 * (times[label] / step - 1):+.1f} %; the diagnosis alone {1000 * alone:.2f} "
+                     f"{'CPU ' if args.clock == 'process' else ''}ms = {100 * alone / step:.2f} % of a step per "
+                     f"diagnosed step, {100 * alone / step / args.diagnostics:.3f} % per step at "
+                     f"train.grad_diagnostics_every={args.diagnostics}")
     return "\n".join(lines) + "\n"
 
 
@@ -222,6 +287,9 @@ def main() -> None:
                         help="segmentation decoder(s), comma-separated (docs/segmentation.md): unet, fpn, fcn, ...")
     parser.add_argument("--instances", action="store_true",
                         help="also a row with a Mask R-CNN instances task (docs/instances.md)")
+    parser.add_argument("--diagnostics", type=int, default=0, metavar="EVERY",
+                        help="also rows with the gradient diagnostics on every step, and their overhead at "
+                             "train.grad_diagnostics_every=EVERY (engine/diagnostics.py)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="process: CPU seconds of this process per step, for a CPU shared with other jobs")
@@ -238,9 +306,12 @@ def main() -> None:
     cuda = args.device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
-    memory = {name: peak_memory_mib(make, args) for name, make in rows(args.decoder, args.instances).items()} if cuda else {}
+    made = rows(args.decoder, args.instances, args.diagnostics > 0)
+    memory = {name: peak_memory_mib(make, args) for name, make in made.items()} if cuda else {}
     times = median_times(args)
     print(table(times, memory, args))
+    if args.diagnostics > 0:
+        print(diagnostics_overhead(times, args))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(record(times, memory, args), f, indent=2)

@@ -1,4 +1,5 @@
-"""``foodmtl plot RUNS_DIR|wandb:ENTITY/PROJECT --out DIR``: task-weight and validation curves (PNG)."""
+"""``foodmtl plot RUNS_DIR|wandb:ENTITY/PROJECT --out DIR``: task-weight, validation and gradient-diagnostics
+curves (PNG)."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,10 @@ def register(sub) -> None:
                     "foodmtl plot runs/synthfood-ablation --out figures/")
     p.add_argument("source", help="folder of run folders (e.g. runs/synthfood-ablation) or wandb:ENTITY/PROJECT")
     p.add_argument("--group", help="only runs of this group (tracking.group, else the experiment)")
-    p.add_argument("--out", default=".", help="folder for <group>-weights.png and <group>-validation.png")
-    p.add_argument("--smooth", type=int, default=20, help="rolling mean of the task weights over N steps")
+    p.add_argument("--out", default=".", help="folder for <group>-weights.png, <group>-validation.png and, for "
+                   "runs with train.grad_diagnostics_every, <group>-diagnostics.png")
+    p.add_argument("--smooth", type=int, default=20,
+                   help="rolling mean of the task weights and gradient cosines over N logged steps")
     p.add_argument("--wandb", choices=["auto", "online", "offline"],
                    help="also log the figures as images to a new W&B run (job_type=plots) in the group")
     p.set_defaults(func=run)
@@ -29,12 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     from foodmtl.analysis.tables import is_single
     from foodmtl.analysis.curves import plot_validation, plot_weights
+    from foodmtl.analysis.diagnostics import has_diagnostics, plot_diagnostics
 
     group = runs[0].group
     out = Path(args.out)
     figures = {"validation": plot_validation(runs, out / f"{group}-validation.png")}
     if any(not is_single(r.method) for r in runs):
         figures["weights"] = plot_weights(runs, out / f"{group}-weights.png", args.smooth)
+    if has_diagnostics(runs):
+        figures["diagnostics"] = plot_diagnostics(runs, out / f"{group}-diagnostics.png", args.smooth)
     for path in figures.values():
         print(path)
     if args.wandb:

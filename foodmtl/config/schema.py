@@ -97,6 +97,8 @@ class TrainConfig:
     unfreeze_at: int = 0                # >0: a frozen backbone (model.freeze) trains from this many epochs on
     ema_decay: float = 0.0              # >0: EMA of the weights (timm ModelEmaV3), evaluated and saved as best.pt
     cudnn_benchmark: bool | None = None  # cuDNN autotuner; None: on with CUDA (engine/distributed.py)
+    grad_diagnostics_every: int = 0     # >0: task-gradient cosines and norms every N steps (engine/diagnostics.py)
+    grad_diagnostics_shared: bool = False  # also on the backbone's parameters (K more backward passes)
 
 
 @dataclass
@@ -165,6 +167,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.accum_steps={cfg.train.accum_steps} must be >= 1")
     if cfg.train.log_every < 1:
         raise ConfigError(f"train.log_every={cfg.train.log_every} must be >= 1")
+    if cfg.train.grad_diagnostics_every < 0:
+        raise ConfigError(f"train.grad_diagnostics_every={cfg.train.grad_diagnostics_every} must be >= 0 (0: off)")
     for i, source in enumerate(cfg.data.sources):
         if not source.weight > 0:
             raise ConfigError(f"data.sources[{i}].weight={source.weight} must be > 0")

@@ -6,7 +6,9 @@ DDP all-reduces only on the window's last micro-batch (``no_sync`` before it);
 gradient-level strategies run every backward under ``no_sync`` and the step
 averages their ``.grad`` itself. Tasks absent from the whole window on every
 rank have their heads' and strategy parameters' ``.grad`` set to None, so the
-optimizer leaves them exactly as they were (no momentum drift).
+optimizer leaves them exactly as they were (no momentum drift). Every
+``train.grad_diagnostics_every`` steps the task gradients are measured before each
+backward (engine/diagnostics.py), which changes no bit of the update.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from foodmtl.config import Config
 from foodmtl.data.dataset import Batch
+from foodmtl.engine.diagnostics import GradDiagnostics, Window
 from foodmtl.engine.distributed import DistInfo, average_gradients, max_over_ranks, mean_where_present
 from foodmtl.engine.evaluate import autocast
 from foodmtl.engine.objective import Objective, StepOutput
@@ -37,6 +40,7 @@ class StepResult:
     losses: dict[str, float]                    # per present task, mean over the window
     weights: dict[str, float] = field(default_factory=dict)
     skipped: bool = False                       # a non-finite loss skipped the step
+    diagnostics: dict[str, float] = field(default_factory=dict)  # diag/... on a diagnosed step
 
     @property
     def total(self) -> float:
@@ -58,6 +62,8 @@ class StepRunner:
         self.cfg, self.objective, self.ddp, self.info = cfg, objective, ddp, info
         self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
         self.tasks = list(objective.owners)  # the weighted losses: tasks, or a task's parts (loss_names)
+        self.diagnostics = GradDiagnostics(self.tasks, cfg.train.grad_diagnostics_every,
+                                           cfg.train.grad_diagnostics_shared, info)
 
     @property
     def weighting(self):
@@ -70,6 +76,7 @@ class StepRunner:
         counts: dict[str, int] = {}
         present_anywhere: set[str] = set()
         weights: dict[str, float] = {}
+        diagnosed = self.diagnostics.window(self._shared()) if self.diagnostics.due(step) else None
         for i, batch in enumerate(batches):
             batch = batch.to(self.info.device, self.cfg.model.channels_last)
             last = i == len(batches) - 1
@@ -81,6 +88,8 @@ class StepRunner:
                     self._nonfinite(out, step)
                     self.optimizer.zero_grad(set_to_none=True)
                     return StepResult({}, skipped=True)
+                if diagnosed is not None and out.present:
+                    self._diagnose(diagnosed, out, len(batches))
                 weights = self._backward(out, len(batches))
             present_anywhere |= present
             for t in out.present:
@@ -92,7 +101,8 @@ class StepRunner:
         self._clip_and_step()
         self._update_weighting(batch, out)
         losses = {t: sums[t] / counts[t] for t in sums}
-        return StepResult(losses, {t: float(w) for t, w in weights.items()})
+        diagnostics = self.diagnostics.record(diagnosed) if diagnosed is not None else {}
+        return StepResult(losses, {t: float(w) for t, w in weights.items()}, diagnostics=diagnostics)
 
     def _sync(self, last: bool):
         if self.ddp is None or (last and not self.weighting.gradient_based):
@@ -115,6 +125,12 @@ class StepRunner:
             raise NonFiniteLossError(message)
         log.warning("%s: step skipped", message)
 
+    def _diagnose(self, diagnosed: Window, out: StepOutput, window: int) -> None:
+        """The present losses' gradients, taken from the losses as ``_backward`` back-propagates them."""
+        losses = [self.scaler.scale(out.losses[t]) / window for t in out.present]
+        rows = [self.tasks.index(t) for t in out.present]
+        diagnosed.add(rows, losses, out.representation, self.scaler.get_scale())
+
     def _backward(self, out: StepOutput, window: int) -> dict[str, Tensor | float]:
         if not out.present:  # nothing labelled here; DDP still needs its (zero) gradients
             if self.ddp is not None and not self.weighting.gradient_based:
@@ -128,6 +144,10 @@ class StepRunner:
         losses = {t: self.scaler.scale(out.losses[t]) / window for t in out.present}
         shared = list(self.objective.model.backbone.parameters())
         return self.weighting.backward(losses, shared, out.representation)
+
+    def _shared(self) -> list[torch.nn.Parameter]:
+        """The backbone's parameters now trainable."""
+        return [p for p in self.objective.model.backbone.parameters() if p.requires_grad]
 
     def _freeze_absent(self, present: set[str]) -> None:
         for task in self.tasks:

@@ -329,6 +329,8 @@ class Trainer:
         self.meter.add(sum(len(b.images) for b in window), result.total)
         if self.state.step % self.cfg.train.log_every == 0:
             self.tracker.log(self._step_record(result), self.state.step)
+        if result.diagnostics:
+            self.tracker.log(result.diagnostics, self.state.step)
 
     def _step_record(self, result: StepResult) -> dict[str, float]:
         record = {"train/loss": result.total, "train/objective": result.objective,
@@ -373,6 +375,7 @@ class Trainer:
                        "data/skipped_eval": skipped})
         if epoch_done:
             record.update({"train/epoch_loss": self.meter.mean_loss, "train/images_per_s": self.meter.images_per_s})
+        record.update(self.step_runner.diagnostics.at_evaluation(self.tracker.wandb, self.state.step))
         self.tracker.log(record, self.state.step)
         if epoch_done:
             self.tracker.epoch(self.state.epoch, self.meter.record(), metrics, self.scheduler.get_last_lr()[0])
