@@ -38,7 +38,8 @@ SETTING = ("data.dataset", "data.root", "data.taxonomy", "data.sources", "data.t
 INCIDENTAL = ("run", "experiment", "output_dir", "tracking", "resume", "resume_override", "resumed_from",
               "resume_changes", "launch_dir", "train.seed", "train.device", "train.progress", "train.log_every",
               "train.checkpoint_every", "train.keep_checkpoints", "train.overlays", "train.compile",
-              "train.best_metric", "data.num_workers", "data.eval_batch_size", "data.strict", "model.channels_last")
+              "train.best_metric", "data.num_workers", "data.eval_batch_size", "data.strict", "model.channels_last",
+              "train.cudnn_benchmark", "train.grad_diagnostics_every", "train.grad_diagnostics_shared")
 UNSET = "(unset)"
 SHOWN_RUNS = 2  # run names quoted per value in a message
 

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 HARMLESS = ("experiment", "run", "resume", "output_dir", "resume_override", "resumed_from", "resume_changes",
             "tracking", "data.root", "data.num_workers", "data.eval_batch_size", "data.strict", "train.device",
             "train.progress", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
-            "train.overlays", "train.on_nonfinite", "train.compile", "train.cudnn_benchmark")
+            "train.overlays", "train.on_nonfinite", "train.compile", "train.cudnn_benchmark",
+            "train.grad_diagnostics_every", "train.grad_diagnostics_shared")
 
 
 @dataclass
