@@ -15,6 +15,7 @@ class SourceConfig:
     dataset: str = "synthfood"
     root: str = "data/synthfood"
     taxonomy: str | None = None
+    ingredient_list: str = "simplified"  # Ingredients101 / Recipes5k: simplified | raw ingredient file
     weight: float = 1.0                 # relative share of each training epoch drawn from this source
     train_split: str | None = None      # None: data.train_split
     eval_split: str | None = None       # None: data.eval_split
@@ -25,6 +26,7 @@ class DataConfig:
     dataset: str = "synthfood"          # a module of foodmtl/data/sets
     root: str = "data/synthfood"
     taxonomy: str | None = None         # builtin name or CSV path; None: the data set's default
+    ingredient_list: str = "simplified"  # Ingredients101 / Recipes5k: simplified | raw ingredient file
     # Mixed training: when non-empty, these replace dataset/root/taxonomy above; each
     # sample keeps only the labels its source has.
     sources: list[SourceConfig] = field(default_factory=list)
@@ -138,8 +140,10 @@ SECTIONS = ("SourceConfig", "DataConfig", "ModelConfig", "WeightingConfig", "Opt
             "TrackingConfig")
 
 
+INGREDIENT_LISTS = ("simplified", "raw")
 CHOICES = {
     ("data", "augment"): ("light", "standard", "strong"),
+    ("data", "ingredient_list"): INGREDIENT_LISTS,
     ("train", "amp"): ("auto", "none", "bf16", "fp16"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "on_nonfinite"): ("error", "skip"),
@@ -172,6 +176,9 @@ def validate(cfg: Config) -> None:
     for i, source in enumerate(cfg.data.sources):
         if not source.weight > 0:
             raise ConfigError(f"data.sources[{i}].weight={source.weight} must be > 0")
+        if source.ingredient_list not in INGREDIENT_LISTS:
+            raise ConfigError(f"data.sources[{i}].ingredient_list={source.ingredient_list!r}; "
+                              f"choose one of {', '.join(INGREDIENT_LISTS)}")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction={cfg.data.val_fraction} must lie in [0, 1)")
     if cfg.data.num_workers < 0:

@@ -20,6 +20,7 @@ KNOWN_TASKS: dict[str, KnownTask] = {
     "category": KnownTask("multiclass", "category"),
     "cuisine": KnownTask("multiclass", "cuisine"),
     "ingredients": KnownTask("multilabel", "ingredients"),
+    "foodgroups": KnownTask("multilabel", "foodgroups"),  # MAFood-121's 10 food groups per image
     "segmentation": KnownTask("segmentation", "mask"),
     "instances": KnownTask("instances", "instances"),
     "mass": KnownTask("regression", "mass"),

@@ -92,7 +92,8 @@ class SourceSplits:
 
 
 def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplits:
-    table = sets.load(source.dataset, source.root, sets.LoadOptions(taxonomy=source.taxonomy))
+    options = sets.LoadOptions(taxonomy=source.taxonomy, ingredient_list=source.ingredient_list)
+    table = sets.load(source.dataset, source.root, options)
     wanted = (source.train_split or cfg.train_split, source.eval_split or cfg.eval_split)
     frame = with_test_split(table.frame, sets.test_split(source.dataset))
     if VAL in wanted:  # model selection on validation: the release's, or carved out of train
@@ -109,7 +110,7 @@ def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplit
 
 
 def sources_of(cfg: DataConfig) -> list[SourceConfig]:
-    return list(cfg.sources) or [SourceConfig(cfg.dataset, cfg.root, cfg.taxonomy)]
+    return list(cfg.sources) or [SourceConfig(cfg.dataset, cfg.root, cfg.taxonomy, ingredient_list=cfg.ingredient_list)]
 
 
 def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0,

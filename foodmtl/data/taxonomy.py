@@ -150,3 +150,11 @@ def ordered(names: set[str], preferred: list[str]) -> list[str]:
     """``preferred`` order first (names not in it after, sorted), else sorted."""
     rank = {name: i for i, name in enumerate(preferred)}
     return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+def attach_categories(table: SampleTable, taxonomy: pd.DataFrame) -> SampleTable:
+    """``attach_taxonomy`` for a data set with its own ingredient labels: category and cuisine come
+    from the taxonomy, the ingredients (and the reader's notes) stay the data set's."""
+    joined = attach_taxonomy(table, taxonomy)
+    joined.frame["ingredients"] = table.frame["ingredients"]
+    return SampleTable(joined.frame, {**joined.vocab, "ingredients": table.vocab["ingredients"]}, table.notes)

@@ -24,6 +24,7 @@ class LoadOptions:
     """What a config says about one source beyond its folder (``data.taxonomy`` or a source's)."""
 
     taxonomy: str | None = None  # builtin taxonomy name or CSV path: dish -> category, cuisine (data/taxonomy.py)
+    ingredient_list: str = "simplified"  # Ingredients101 / Recipes5k: their simplified or raw ingredient file
 
 
 def names() -> tuple[str, ...]:
