@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYNTHFOOD := data/synthfood
+SYNTHFOOD_MAFOOD121 := data/synthfood_mafood121
 
 export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test synthfood clean
+.PHONY: install demo test synthfood synthfood-mafood121 mafood121-synth clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,15 @@ synthfood: $(SYNTHFOOD_V2)
 
 demo: $(STAMP) synthfood
 	$(BIN)/foodmtl train experiments/synthfood/demo.yaml
+
+# MAFood-121's protocol on SynthFood written in its layout (docs/datasets.md, MAFood-121).
+$(SYNTHFOOD_MAFOOD121)/synthfood.json: | $(STAMP)
+	$(BIN)/python data_prep/make_synthfood_mafood121.py --out $(SYNTHFOOD_MAFOOD121) --overwrite
+
+synthfood-mafood121: $(SYNTHFOOD_MAFOOD121)/synthfood.json
+
+mafood121-synth: $(STAMP) synthfood-mafood121
+	$(BIN)/foodmtl train experiments/mafood121/synth.yaml
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
