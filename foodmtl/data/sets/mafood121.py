@@ -23,9 +23,9 @@ What was checked, and where:
   list lines like ``takoyaki/3846185.jpg`` or ``enchiladas/53_1.jpg`` (file names differ in style
   per source, so only the folder is read); LF lines, no final newline. Images of one dish carry
   different combinations (``croque_madame`` lines have indices 41 and 156).
-- Its loaders (``slclass.py``, ``mlclass.py``) and a Kaggle notebook copied into other repositories
-  read ``{split}_lbls_d.txt`` as ints aligned with ``{split}.txt``, prefix list lines with
-  ``MAFood121/images/``, split baseIngredients.txt at ``', '`` and foodgroups.txt lines at ``','``.
+- Its loaders: ``slclass.py`` reads ``{split}_lbls_d.txt`` as ints aligned with ``{split}.txt``;
+  ``mlclass.py`` prefixes list lines with ``MAFood121/images/``, splits baseIngredients.txt at
+  ``', '`` and a foodgroups.txt line at ``','``, and indexes foodgroups.txt by ``{split}_lbls_ff.txt``.
 - Not found in any public copy: ``cuisinestyles.txt`` and ``{split}_lbls_cs.txt``. They are read
   as the issue describing the release states (one ``sty_`` name a line; indices like the others).
 
