@@ -17,9 +17,9 @@ Layout of the release (http://www.ub.edu/cvub/mafood121/)::
 What was checked, and where:
 
 - A copy of the annotations, Daniel23589/Food_Ontology ``MAFood121/annotations/`` (dishes.txt,
-  baseIngredients.txt, foodgroups.txt, {train,val,test}.txt, {split}_lbls_ff.txt): 121 ``d_`` names;
+  baseIngredients.txt, foodgroups.txt, {train,val,test}.txt, {split}_lbls_ff.txt): ``d_`` names;
   ``ff_bread, ff_dumpling, ff_egg, ff_fried_food, ff_meat, ff_noodles/pasta, ff_rice, ff_seafood,
-  ff_soup, ff_vegetable`` on one line; 177 combinations like ``ff_egg,ff_fried_food,ff_vegetable``;
+  ff_soup, ff_vegetable`` on one line; combinations like ``ff_egg,ff_fried_food,ff_vegetable``;
   list lines like ``takoyaki/3846185.jpg`` or ``enchiladas/53_1.jpg`` (file names differ in style
   per source, so only the folder is read); LF lines, no final newline. Images of one dish carry
   different combinations (``croque_madame`` lines have indices 41 and 156).
