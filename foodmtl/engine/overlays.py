@@ -8,6 +8,7 @@ import torch
 
 from foodmtl.data.dataset import FoodDataset
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from foodmtl.engine.finish import FinishedRun
 from foodmtl.models.multitask import MultiTaskModel
 from foodmtl.utils.output import atomic_write
 from foodmtl.tasks import SEG_IGNORE, get_kind
@@ -59,6 +60,18 @@ def mask_overlays(model: MultiTaskModel, dataset: FoodDataset, out_dir: Path, de
         written.append((path, image, truth, predicted))
     model.train(was_training)
     return written
+
+
+def save_overlays(run: FinishedRun) -> None:
+    """After training: ``train.overlays`` eval images' overlays of the reported model, as PNG files
+    in ``<run>/overlays`` and as W&B images with mask layers."""
+    if run.cfg.train.overlays <= 0:
+        return
+    written = mask_overlays(run.model, run.eval_set, run.run_dir / "overlays", run.device, run.cfg.train.overlays)
+    wandb = run.tracker.wandb
+    if written and wandb is not None and wandb.run is not None:
+        classes = next(t.classes for t in run.model.tasks if get_kind(t.kind).dense)
+        wandb.log_images("eval/overlays", wandb_mask_images(written, list(classes)), run.step)
 
 
 def wandb_mask_images(written: list, classes: list[str]) -> list:
