@@ -6,13 +6,10 @@ import os
 
 
 def register(sub) -> None:
-    from foodmtl.commands import add_command
+    from foodmtl.commands.config import add_config_command
 
-    p = add_command(sub, "train", "train from a YAML experiment, with key=value overrides",
-                    "foodmtl train experiments/synthfood/demo.yaml train.epochs=3 weighting.name=uncertainty")
-    p.add_argument("config", help="experiment YAML, e.g. experiments/synthfood/demo.yaml")
-    p.add_argument("overrides", nargs="*", default=[], help="key=value, e.g. train.epochs=3 weighting.name=uncertainty")
-    p.set_defaults(func=run)
+    add_config_command(sub, "train", "train from a YAML experiment, with key=value overrides",
+                       "foodmtl train experiments/synthfood/demo.yaml train.epochs=3 weighting.name=uncertainty", run)
 
 
 def run(args: argparse.Namespace) -> int:
