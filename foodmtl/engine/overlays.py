@@ -12,15 +12,7 @@ from foodmtl.engine.finish import FinishedRun
 from foodmtl.models.multitask import MultiTaskModel
 from foodmtl.utils.output import atomic_write
 from foodmtl.tasks import SEG_IGNORE, get_kind
-from foodmtl.viz.overlay import comparison_figure
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """A normalised (3, H, W) tensor back to (H, W, 3) uint8."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    pixels = (image.float().cpu() * std + mean).clamp(0, 1) * 255
-    return pixels.round().byte().permute(1, 2, 0).numpy()
+from foodmtl.viz.overlay import comparison_figure, denormalised
 
 
 def labelled_samples(dataset: FoodDataset, task: str, count: int) -> list[dict]:
@@ -53,7 +45,7 @@ def mask_overlays(model: MultiTaskModel, dataset: FoodDataset, out_dir: Path, de
         logits = model(item["image"][None].to(device)).logits[task.name]
         predicted = logits.argmax(1)[0].cpu().numpy().astype(np.int64)
         truth = item["targets"][task.name].numpy().astype(np.int64)
-        image = to_uint8(item["image"])
+        image = denormalised(item["image"].numpy(), IMAGENET_MEAN, IMAGENET_STD)
         path = out_dir / f"{Path(item['path']).stem}.png"
         picture = comparison_figure(image, truth, predicted, list(task.classes), SEG_IGNORE)
         atomic_write(path, lambda f: picture.save(f, format="PNG"))  # a full disk: OutputError, no partial PNG
