@@ -124,10 +124,12 @@ class Trainer:
         while self.state.epoch < self.cfg.train.epochs and not self.done():
             self.train_epoch()
             final = self.evaluate_and_checkpoint()
+            self._stop_if_signalled(saved=True)  # a signal during the evaluation: its checkpoint is on disk
             self.state.epoch += 1
             self.state.batch_in_epoch = 0
         if not final:  # nothing left to train: report the restored model; a new run also saves it
             final = self._evaluate()[0] if self.plan.in_place else self.evaluate_and_checkpoint(epoch_done=False)
+            self._stop_if_signalled(saved=True)
         return final
 
     def done(self) -> bool:
@@ -196,18 +198,19 @@ class Trainer:
                 snapshot = self._snapshot()
                 self.checkpoints.save("last.pt", snapshot)
                 self.checkpoints.save_numbered(self.state.step, snapshot)
-        self._stop_if_signalled()
+        self._stop_if_signalled(saved=False)
 
-    def _stop_if_signalled(self) -> None:
-        """After a signal every rank agrees on: last.pt, after a preemption (not Ctrl-C) the marker a
-        launcher requeues on, one line; then every rank exits with its code."""
+    def _stop_if_signalled(self, saved: bool) -> None:
+        """After a signal every rank agrees on: last.pt (unless ``saved`` just now), after a preemption
+        (not Ctrl-C) the marker a launcher requeues on, one line; then every rank exits with its code."""
         code = self.preemption.agreed(self.info)
         if not code:
             return
         self._sync_counts()
         if self.info.is_main:
             last = self.checkpoints.folder / "last.pt"
-            self.checkpoints.save("last.pt", self._snapshot())
+            if not saved:
+                self.checkpoints.save("last.pt", self._snapshot())
             if code == PREEMPTED:
                 write_marker(self.run_dir, self.state.step, last)
             log.warning(stop_message(code, self.state.step, last, self.run_dir.name))
