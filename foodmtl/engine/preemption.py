@@ -4,9 +4,10 @@ The handler only notes the signal. At the next step boundary, or after an evalua
 checkpoint, every rank agrees on it (an all-reduce), rank 0 saves ``last.pt`` (unless the
 evaluation just did), and all ranks exit with ``EXIT_PREEMPTED`` (143 = 128 + SIGTERM) or, for
 Ctrl-C, ``EXIT_INTERRUPTED`` (130 = 128 + SIGINT). A second Ctrl-C stops at once, without a
-checkpoint (for a step or an evaluation that takes too long). Before training, from the start of
-``foodmtl train`` until the trainer installs the handler (``stopping_before_training``), a signal
-stops the process at once with one line and the same codes: nothing has been written yet.
+checkpoint (for a step or an evaluation that takes too long). Before that, from the start of
+``foodmtl train`` until the trainer installs the handler just before it claims the run folder
+(``stopping_before_training``), a signal stops the process at once with one line and the same
+codes: nothing has been written yet.
 
 After a preemption rank 0 also writes a marker file, once the checkpoint is on disk: a launcher
 requeues on that marker, not on an exit code, because torchrun ends with 1 whatever its workers
@@ -46,9 +47,18 @@ class PreemptionFlag:
         self.previous = {}
 
     def install(self) -> "PreemptionFlag":
+        """Note the signals from now on (again: nothing changes) until ``restore``."""
         for sig in EXIT_CODES:
-            self.previous[sig] = signal.signal(sig, self._handle)
+            if sig not in self.previous:
+                self.previous[sig] = signal.signal(sig, self._handle)
         return self
+
+    def take_over(self) -> None:
+        """Install now if ``stopping_before_training`` is in force (``foodmtl train``): a signal after
+        the run's first write must stop at a checkpoint, not end the process. Elsewhere (a Trainer
+        built in a test or a notebook) the flag waits for ``Trainer.fit``, which restores it."""
+        if signal.getsignal(signal.SIGTERM) is stop_before_training:
+            self.install()
 
     def restore(self) -> None:
         for sig, handler in self.previous.items():
@@ -92,8 +102,8 @@ def stop_before_training(signum, frame) -> None:
 def stopping_before_training() -> Iterator[None]:
     """``foodmtl train`` until ``Trainer.fit`` installs ``PreemptionFlag``: a signal stops the
     process at once with one line, the signal's exit code and no traceback. Nothing is written
-    before then (fit claims the run folder after installing the flag), so nothing is lost or left
-    half-written. Inside, the flag takes over and gives these handlers back when training ends."""
+    before then (``PreemptionFlag.take_over`` comes before the run folder is claimed), so nothing
+    is lost or left half-written. The flag gives these handlers back when training ends."""
     previous = {sig: signal.signal(sig, stop_before_training) for sig in EXIT_CODES}
     try:
         yield

@@ -6,8 +6,8 @@ as components whose state a checkpoint holds, one optimizer step (engine/step.py
 (engine/preemption.py) and the work after the last evaluation (engine/finish.py). The ordering
 that matters is written out here: the restore before the DDP wrap (DDP broadcasts rank 0's
 weights), the DDP re-wrap after the backbone unfreezes, rank 0's buffers broadcast before every
-evaluation (the ones it saves), and the run folder claimed only in ``fit``, once the signal
-handler that checkpoints is installed.
+evaluation (the ones it saves), and, under ``foodmtl train``, the checkpointing signal handler in
+place before the run folder is claimed.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ AFTER_TRAINING = (save_overlays, log_checkpoints)  # rank 0, in order, after the
 class Trainer:
     def __init__(self, cfg: Config, overrides: Sequence[str] = ()):
         """``overrides``: the ``key=value`` items given; a resume applies only these to the
-        checkpoint's saved config (see engine/resume.py). Builds and restores; writes nothing."""
+        checkpoint's saved config (see engine/resume.py)."""
         self.info: DistInfo = init_distributed(cfg.train.device)
         self.plan: StartPlan = broadcast_object(plan_start(cfg, overrides, self.info.device) if self.info.is_main
                                                 else None, self.info)
@@ -72,19 +72,21 @@ class Trainer:
         self.unfreezing = Unfreezing(freezer, cfg, self.optimizer, self.scheduler)
         self.state, self.last_loss = TrainState(), float("nan")
         self.skipped_here = 0  # unreadable images on this rank since the counts were last summed
-        self.wandb_id = self._restore(load_checkpoint(self.plan.checkpoint)) if self.plan.checkpoint else None
+        wandb_id = self._restore(load_checkpoint(self.plan.checkpoint)) if self.plan.checkpoint else None
+        self.preemption = PreemptionFlag()
+        self.preemption.take_over()  # under foodmtl train: from the first write on, a signal stops at a checkpoint
+        self._open_run(wandb_id)
         self.ddp = DDP(self.objective) if self.info.world > 1 else None  # after the restore: DDP sends rank 0's
         self.step_runner = StepRunner(cfg, self.objective, self.ddp, self.optimizer, self.scheduler,
                                       self.optimization.scaler, self.info)
-        self.tracker: Tracker | NullTracker = NullTracker()  # fit() opens the run
-        self.preemption = PreemptionFlag()
 
     # ---- the run ----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
-        self.preemption.install()  # before the run's first write: from here a signal stops at a checkpoint
+        self.preemption.install()
         code = 0
         try:
-            self._open_run()
+            if self.info.is_main:
+                clear_marker(self.run_dir)
             final = self._train_and_evaluate()
             if self.info.is_main:
                 finished = FinishedRun(self.cfg, self.ema.reported, self.eval_loader.dataset, self.run_dir,
@@ -102,8 +104,9 @@ class Trainer:
             cleanup()
             self.preemption.restore()  # last: a signal while W&B finishes must not kill the process
 
-    def _open_run(self) -> None:
-        """Rank 0 claims a new folder (or takes resume=auto's) and starts tracking: the run's first writes."""
+    def _open_run(self, wandb_id: str | None) -> None:
+        """Rank 0 claims a new folder (or takes resume=auto's) once bad input can no longer fail the
+        start, and starts tracking: the run's first writes."""
         run_dir = None
         if self.info.is_main:
             run_dir = self.plan.run_dir or str(claim_run_dir(self.cfg))
@@ -112,10 +115,10 @@ class Trainer:
                          self.plan.checkpoint, self.state.step, run_dir)
         self.run_dir = Path(broadcast_object(run_dir, self.info))
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.cfg.train.keep_checkpoints)
+        self.tracker: Tracker | NullTracker = NullTracker()
         if self.info.is_main:
             resumed_at = (self.state.step, self.state.epoch) if self.plan.in_place else None
-            self.tracker = open_tracker(self.cfg, self.run_dir, self.info.world, self.wandb_id, resumed_at)
-            clear_marker(self.run_dir)
+            self.tracker = open_tracker(self.cfg, self.run_dir, self.info.world, wandb_id, resumed_at)
         if self.init_report:
             self.tracker.summary({"init_from": self.init_report})
 
@@ -210,7 +213,7 @@ class Trainer:
         if self.info.is_main:
             last = self.checkpoints.folder / "last.pt"
             if not saved:
-                self.checkpoints.save("last.pt", self._snapshot())
+                self._save("last.pt")
             if code == PREEMPTED:
                 write_marker(self.run_dir, self.state.step, last)
             log.warning(stop_message(code, self.state.step, last, self.run_dir.name))
@@ -274,6 +277,10 @@ class Trainer:
                  self.state.step, trained, self.cfg.train.best_metric, score)
 
     # ---- checkpoints ------------------------------------------------------------------------
+    def _save(self, name: str, state: TrainState | None = None, metrics: dict[str, float] | None = None) -> None:
+        """A full checkpoint of ``state`` (default: now) as ``name``; with ``metrics`` the weights only."""
+        self.checkpoints.save(name, self._snapshot(state), metrics)
+
     def _snapshot(self, state: TrainState | None = None) -> dict:
         """A full, resumable checkpoint: each part's entries (engine/snapshot.py lists them)."""
         return {**self.ema.state_dict(), **self.optimization.state_dict(),
