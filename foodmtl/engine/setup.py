@@ -1,6 +1,6 @@
-"""What a training run builds before its first step, writing nothing: the started config, the
-loaders, the objective (model + weighting, ``model.init_from``), the optimizer, schedule and
-scaler; and the tracker, which ``Trainer.fit`` opens once the run folder is claimed."""
+"""What a training run builds before its first step: the started config, the loaders, the
+objective (model + weighting, ``model.init_from``), the optimizer, schedule and scaler, all
+without writing anything; then the run folder and its tracker, the run's first writes."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,17 +17,19 @@ from torch.utils.data import DataLoader
 
 from foodmtl.config import Config, ModelConfig, save_config, to_dict
 from foodmtl.data.builder import build_data, train_loader
-from foodmtl.engine.distributed import DistInfo
+from foodmtl.engine.distributed import DistInfo, broadcast_object
 from foodmtl.engine.evaluate import eval_loader, resolve_amp
 from foodmtl.engine.init_from import init_from
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.optim import build_optimizer, param_groups, warmup_cosine
 from foodmtl.engine.preflight import require_metric, require_training_steps, require_wandb_mode
+from foodmtl.engine.resume import StartPlan
+from foodmtl.engine.run_dir import claim_run_dir
 from foodmtl.engine.snapshot import Optimization
 from foodmtl.errors import ConfigError
 from foodmtl.models.multitask import build_model
 from foodmtl.tasks import TaskSpec, get_kind, loss_owners, task_options
-from foodmtl.tracking import Tracker
+from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.provenance import provenance
 from foodmtl.tracking.wandb_run import WandbWriter
 from foodmtl.weighting import WeightingStrategy, build_weighting
@@ -114,6 +116,23 @@ def build_optimization(objective: Objective, cfg: Config, batches_per_epoch: int
     warmup = int(cfg.optim.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
     return Optimization(optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"))
+
+
+def open_run(cfg: Config, plan: StartPlan, info: DistInfo, restored_at: tuple[int, int],
+             wandb_id: str | None) -> tuple[Path, Tracker | NullTracker]:
+    """The run's first writes, once bad input can no longer fail the start: rank 0 claims a new
+    folder (or takes resume=auto's) and starts tracking in it. ``restored_at``: the (step, epoch)
+    the run starts from."""
+    run_dir = None
+    if info.is_main:
+        run_dir = plan.run_dir or str(claim_run_dir(cfg))
+        if plan.checkpoint and not plan.in_place:
+            log.info("continuing %s (step %d) into the new run %s; the source run is left as it is",
+                     plan.checkpoint, restored_at[0], run_dir)
+    run_dir = Path(broadcast_object(run_dir, info))
+    if not info.is_main:
+        return run_dir, NullTracker()
+    return run_dir, open_tracker(cfg, run_dir, info.world, wandb_id, restored_at if plan.in_place else None)
 
 
 def open_tracker(cfg: Config, run_dir: Path, world: int, wandb_id: str | None,

@@ -12,15 +12,16 @@ as detectron2's ``TrainerBase.state_dict`` collects its hooks' states.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable
 
 import torch
 
 from foodmtl.engine.checkpoint import save_checkpoint, weights_only
 from foodmtl.errors import CheckpointError
+from foodmtl.tasks import metric_direction
+from foodmtl.utils.registry import unknown_name_error
 
 
 @dataclass
@@ -36,11 +37,15 @@ class TrainState:
     unfrozen: bool = False       # train.unfreeze_at reached: the frozen backbone joined the optimizer
 
 
-def improves(score: float, best: float | None, direction: str) -> bool:
-    """Whether ``score`` beats ``best`` (None or infinite: nothing yet) in the metric's direction."""
+def scored(metrics: dict[str, float], name: str, best: float | None) -> tuple[float, bool]:
+    """``train.best_metric`` (``name``) in ``metrics``, and whether it beats ``best`` (None or
+    infinite: nothing yet) in the metric's direction, so best.pt is saved."""
+    if name not in metrics:
+        raise unknown_name_error("train.best_metric", name, metrics)
+    score = metrics[name]
     if best is None or not math.isfinite(best):
-        return True
-    return score > best if direction == "max" else score < best
+        return score, True
+    return score, score > best if metric_direction(name) == "max" else score < best
 
 
 class Checkpoints:
@@ -98,10 +103,15 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-@contextmanager
-def fitting(path: str | Path) -> Iterator[None]:
-    """A checkpoint entry that does not fit what the config builds: CheckpointError naming ``path``."""
+def restore(snapshot: dict[str, Any], parts: Iterable[Any], path: str | Path) -> TrainState:
+    """Each of ``parts`` (``load_state_dict(snapshot)``) in order, then the generators; returns the
+    progress the checkpoint recorded. An entry that does not fit what the config builds is a
+    CheckpointError naming ``path``."""
     try:
-        yield
+        state = TrainState(**snapshot["train_state"])
+        for part in parts:
+            part.load_state_dict(snapshot)
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path} does not fit the model and optimizer its config builds: {exc}") from None
+    restore_rng(snapshot["rng"])
+    return state

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
 from foodmtl.config import Config, to_dict
 from foodmtl.engine.checkpoint import load_checkpoint
@@ -33,19 +31,16 @@ from foodmtl.engine.optim import warmup_cosine  # noqa: F401  (tests read the sc
 from foodmtl.engine.overlays import save_overlays
 from foodmtl.engine.preemption import PreemptionFlag, clear_marker, stop_message, write_marker
 from foodmtl.engine.resume import StartPlan, plan_start
-from foodmtl.engine.run_dir import claim_run_dir
-from foodmtl.engine.setup import (build_loaders, build_objective, build_optimization, open_tracker, set_seed,
-                                  started_config)
 from foodmtl.engine.records import evaluation_record, step_record, summary_record
-from foodmtl.engine.snapshot import Checkpoints, TrainState, fitting, improves, restore_rng, rng_state
+from foodmtl.engine.setup import (build_loaders, build_objective, build_optimization, open_run, set_seed,
+                                  started_config)
+from foodmtl.engine.snapshot import Checkpoints, TrainState, restore, rng_state, scored
 from foodmtl.engine.step import StepRunner
 from foodmtl.errors import PREEMPTED, Preempted, exit_code
 from foodmtl.models.multitask import MultiTaskModel
-from foodmtl.tasks import metric_direction
-from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.epoch_meter import EpochMeter
+from foodmtl.tracking.progress import progress
 from foodmtl.tracking.provenance import provenance
-from foodmtl.utils.registry import unknown_name_error
 
 log = logging.getLogger(__name__)
 AFTER_TRAINING = (save_overlays, log_checkpoints)  # rank 0, in order, after the last evaluation
@@ -58,8 +53,20 @@ class Trainer:
         self.info: DistInfo = init_distributed(cfg.train.device)
         self.plan: StartPlan = broadcast_object(plan_start(cfg, overrides, self.info.device) if self.info.is_main
                                                 else None, self.info)
-        self.cfg = cfg = started_config(self.plan.cfg, self.info.device)
-        set_seed(cfg.train.seed)
+        self.cfg = started_config(self.plan.cfg, self.info.device)
+        set_seed(self.cfg.train.seed)
+        self._build()
+        wandb_id = self._restore(load_checkpoint(self.plan.checkpoint)) if self.plan.checkpoint else None
+        self.preemption = PreemptionFlag()
+        self.preemption.take_over()  # under foodmtl train: from the first write on, a signal stops at a checkpoint
+        self._open(wandb_id)
+        self.ddp = DDP(self.objective) if self.info.world > 1 else None  # after the restore: DDP sends rank 0's
+        self.step_runner = StepRunner(self.cfg, self.objective, self.ddp, self.optimizer, self.scheduler,
+                                      self.optimization.scaler, self.info)
+
+    def _build(self) -> None:
+        """Data, model, EMA, freezing, optimizer (engine/setup.py), in the order that matters."""
+        cfg = self.cfg
         loaders = build_loaders(cfg, self.info)
         self.tasks, self.train_loader, self.eval_loader = loaders.tasks, loaders.train, loaders.eval
         self.objective, self.init_report = build_objective(cfg, self.tasks, self.info, bool(self.plan.checkpoint))
@@ -72,13 +79,14 @@ class Trainer:
         self.unfreezing = Unfreezing(freezer, cfg, self.optimizer, self.scheduler)
         self.state, self.last_loss = TrainState(), float("nan")
         self.skipped_here = 0  # unreadable images on this rank since the counts were last summed
-        wandb_id = self._restore(load_checkpoint(self.plan.checkpoint)) if self.plan.checkpoint else None
-        self.preemption = PreemptionFlag()
-        self.preemption.take_over()  # under foodmtl train: from the first write on, a signal stops at a checkpoint
-        self._open_run(wandb_id)
-        self.ddp = DDP(self.objective) if self.info.world > 1 else None  # after the restore: DDP sends rank 0's
-        self.step_runner = StepRunner(cfg, self.objective, self.ddp, self.optimizer, self.scheduler,
-                                      self.optimization.scaler, self.info)
+
+    def _open(self, wandb_id: str | None) -> None:
+        """The run folder, its tracker and its checkpoints folder: the run's first writes."""
+        restored_at = (self.state.step, self.state.epoch)
+        self.run_dir, self.tracker = open_run(self.cfg, self.plan, self.info, restored_at, wandb_id)
+        self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.cfg.train.keep_checkpoints)
+        if self.init_report:
+            self.tracker.summary({"init_from": self.init_report})
 
     # ---- the run ----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -104,24 +112,6 @@ class Trainer:
             cleanup()
             self.preemption.restore()  # last: a signal while W&B finishes must not kill the process
 
-    def _open_run(self, wandb_id: str | None) -> None:
-        """Rank 0 claims a new folder (or takes resume=auto's) once bad input can no longer fail the
-        start, and starts tracking: the run's first writes."""
-        run_dir = None
-        if self.info.is_main:
-            run_dir = self.plan.run_dir or str(claim_run_dir(self.cfg))
-            if self.plan.checkpoint and not self.plan.in_place:
-                log.info("continuing %s (step %d) into the new run %s; the source run is left as it is",
-                         self.plan.checkpoint, self.state.step, run_dir)
-        self.run_dir = Path(broadcast_object(run_dir, self.info))
-        self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.cfg.train.keep_checkpoints)
-        self.tracker: Tracker | NullTracker = NullTracker()
-        if self.info.is_main:
-            resumed_at = (self.state.step, self.state.epoch) if self.plan.in_place else None
-            self.tracker = open_tracker(self.cfg, self.run_dir, self.info.world, wandb_id, resumed_at)
-        if self.init_report:
-            self.tracker.summary({"init_from": self.init_report})
-
     def _train_and_evaluate(self) -> dict[str, float]:
         final: dict[str, float] = {}
         while self.state.epoch < self.cfg.train.epochs and not self.done():
@@ -145,9 +135,8 @@ class Trainer:
         self.objective.train()
         loader = self.train_loader
         loader.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.cfg.data.batch_size)
-        bar = tqdm(total=len(loader), desc=f"epoch {self.state.epoch + 1}/{self.cfg.train.epochs}",
-                   disable=not (self.info.is_main and self.cfg.train.progress and sys.stderr.isatty()),
-                   leave=False)
+        bar = progress(total=len(loader), desc=f"epoch {self.state.epoch + 1}/{self.cfg.train.epochs}",
+                       enabled=self.info.is_main and self.cfg.train.progress)
         window, consumed = [], 0
         self.meter = EpochMeter(self.info.world)  # this epoch's mean loss and images/s (summary.csv)
         for i, batch in enumerate(loader):
@@ -255,10 +244,7 @@ class Trainer:
                          self.state.step)
         if epoch_done:
             self.tracker.epoch(self.state.epoch, self.meter.record(), metrics, self.scheduler.get_last_lr()[0])
-        if self.cfg.train.best_metric not in metrics:
-            raise unknown_name_error("train.best_metric", self.cfg.train.best_metric, metrics)
-        score = metrics[self.cfg.train.best_metric]
-        is_best = improves(score, self.state.best, metric_direction(self.cfg.train.best_metric))
+        score, is_best = scored(metrics, self.cfg.train.best_metric, self.state.best)
         if is_best:
             self.state.best = score
         if self.info.is_main:
@@ -292,12 +278,8 @@ class Trainer:
     def _restore(self, snapshot: dict) -> str | None:
         """Everything of a full checkpoint; returns the W&B run id to continue (None for a new run)."""
         require_same_tasks(snapshot.get("tasks") or [], self.tasks, "resume on the data it was trained on")
-        with fitting(self.plan.checkpoint):
-            state = TrainState(**snapshot["train_state"])
-            for part in (self.unfreezing, self.ema, self.optimization):  # unfreezing first: the saved groups
-                part.load_state_dict(snapshot)
-        self.state = state
-        restore_rng(snapshot["rng"])
+        # Unfreezing first: the saved optimizer's groups held the backbone if it had joined.
+        self.state = restore(snapshot, (self.unfreezing, self.ema, self.optimization), self.plan.checkpoint)
         self.init_report = snapshot.get("init_from")
         log.info("resumed %s at epoch %d, step %d", self.plan.checkpoint, self.state.epoch, self.state.step)
         if not self.plan.in_place:  # a new run: its best.pt is the best of its own evaluations
