@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -63,3 +66,24 @@ def test_resuming_needs_a_full_checkpoint_and_says_what_best_lacks(tmp_path):
     require_resumable(snapshot, tmp_path / "last.pt")
     with pytest.raises(CheckpointError, match=r"best.pt holds weights only \(no optimizer, .*last.pt"):
         require_resumable(weights_only(snapshot, {}), tmp_path / "best.pt")
+
+
+V1 = json.loads((Path(__file__).parent / "fixtures" / "v1_checkpoint_layout.json").read_text())
+ENTRIES = {"objective", "optimizer", "scheduler", "scaler", "train_state", "rng", "config", "tasks", "wandb_id",
+           "init_from"}
+
+
+@pytest.mark.parametrize("ema, extra", [("0", set()), ("0.9", {"train_objective"})], ids=["raw", "ema"])
+def test_the_parts_a_trainer_collects_make_the_entries_every_checkpoint_had(synthfood_root, tmp_path, ema, extra):
+    """A full checkpoint's entries, as before the trainer was split into parts (engine/snapshot.py),
+    and v1's train_state fields (tests/fixtures/v1_checkpoint_layout.json) plus ``unfrozen``."""
+    from foodmtl.config import load_config
+    from foodmtl.engine.trainer import Trainer
+
+    tiny = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"
+    trainer = Trainer(load_config(tiny, [f"data.root={synthfood_root}", f"output_dir={tmp_path}",
+                                         "tracking.wandb=disabled", f"train.ema_decay={ema}"]))
+    snapshot = trainer._snapshot()
+    assert set(snapshot) == ENTRIES | extra
+    assert set(snapshot["train_state"]) == set(V1["train_state"]) | {"unfrozen"}
+    assert set(snapshot["objective"]) == set(trainer.objective.state_dict())

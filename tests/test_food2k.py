@@ -161,6 +161,17 @@ def test_a_bad_name_list_names_its_line(tmp_path, text, line):
     assert (caught.value.path, caught.value.line) == (str(names), line)
 
 
+def test_a_name_list_in_another_encoding_is_a_data_error_naming_its_line(tmp_path):
+    """Read like every other numbered list (data/paths.py): a byte-order mark is skipped, bytes that
+    are not UTF-8 (here Latin-1's e-acute) are a DataError naming the line, not a traceback."""
+    root = make_food2k(tmp_path / "food2k")
+    names = root / "Food2k_complete" / "food2k_label2name_en.txt"
+    names.write_bytes(b"\xef\xbb\xbf0--a\n1--caf\xe9\n")
+    with pytest.raises(DataError, match="not UTF-8") as caught:
+        read_food2k(root)
+    assert (caught.value.path, caught.value.line) == (str(names), 2)
+
+
 @pytest.mark.parametrize("remove, reader, hint", [
     ("Food2k_complete/food2k_label2name_en.txt", read_food2k, "FoodProject.html"),
     ("Food2k_label/train_finetune.txt", read_food2k, "Food2k_label.tar.gz"),

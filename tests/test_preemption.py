@@ -143,6 +143,75 @@ def test_ctrl_c_checkpoints_and_exits_130_with_one_line(synthfood_root, tmp_path
     assert wandb_records.exit_code(wandb_records.segments(run_dir)[-1]) == 130
 
 
+def start_held(stage: str, tmp_path: Path, *overrides: str) -> tuple[subprocess.Popen, Path]:
+    """``foodmtl train`` with the first call of ``stage`` (MODULE:FUNCTION) held until the test has
+    signalled (tests/held_stage.py); returns the process and the file that releases the stage."""
+    ready, sent = tmp_path / "held", tmp_path / "signalled"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "held_stage.py"), stage, str(ready), str(sent),
+                             "train", str(TINY), *overrides], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while not ready.exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    return proc, sent
+
+
+def signal_held(proc: subprocess.Popen, sent: Path, sig: int) -> str:
+    """Send ``sig``, then release the held stage (its handler has run by then); the process's stderr."""
+    proc.send_signal(sig)
+    sent.touch()
+    return proc.communicate(timeout=600)[1]
+
+
+CAUSES = [(signal.SIGTERM, 143, "preempted (SIGTERM/SIGUSR1)"), (signal.SIGINT, 130, "interrupted (Ctrl-C)")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, cause", CAUSES, ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_data_is_read_exits_with_one_line_and_writes_nothing(synthfood_root, tmp_path, sig, code,
+                                                                                cause):
+    out = tmp_path / "runs"
+    proc, sent = start_held("foodmtl.engine.setup:build_data", tmp_path, f"data.root={synthfood_root}",
+                            f"output_dir={out}")
+    stderr = signal_held(proc, sent, sig)
+    assert proc.returncode == code, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if cause in line] == [
+        f"{cause} before the first step: nothing was written"]
+    assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, cause", CAUSES, ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_an_evaluation_stops_at_its_checkpoint_with_the_signals_code(synthfood_root, tmp_path, sig,
+                                                                                     code, cause):
+    """Epoch 1's evaluation is held; the run stops after it with epoch 1 checkpointed as finished
+    (not after a step of epoch 2), and resume=auto goes on with epoch 2 without evaluating epoch 1 again."""
+    out = tmp_path / "runs"
+    run_dir = out / "synthfood-tiny" / "held"
+    overrides = [f"data.root={synthfood_root}", f"output_dir={out}", "run=held", "train.epochs=2",
+                 "train.log_every=1", "tracking.wandb=disabled"]
+    proc, sent = start_held("foodmtl.engine.trainer:evaluate", tmp_path, *overrides)
+    stderr = signal_held(proc, sent, sig)
+    assert proc.returncode == code, stderr[-3000:]
+    assert "Traceback" not in stderr
+    last = run_dir / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)["train_state"]
+    trained = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "train/loss" in r]
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 0, trained[-1]["step"])
+    assert {r["epoch"] for r in trained} == {0}
+    [line] = [line for line in stderr.splitlines() if cause in line]
+    assert line.endswith(f"{cause} at step {state['step']}: checkpoint saved to {last}; "
+                         "continue with resume=auto run=held")
+    assert (run_dir / "PREEMPTED").exists() == (sig == signal.SIGTERM)
+    if sig == signal.SIGTERM:
+        again = subprocess.run([sys.executable, "-m", "foodmtl", "train", str(TINY), *overrides, "resume=auto"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert [r["epoch"] for r in read_jsonl(run_dir / "metrics.jsonl") if "eval/loss" in r] == [0, 1]
+
+
 def test_ctrl_c_before_training_is_one_line_and_130(monkeypatch, capsys):
     from foodmtl.commands import train as train_command
 

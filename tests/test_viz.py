@@ -15,8 +15,9 @@ from foodmtl.tasks import IGNORE_INDEX, TaskSpec
 from foodmtl.analysis.confusion import (MAX_CELL_COUNTS, confused_pairs, confusion_figure, confusion_matrices,
                                    confusion_plots, label_step, row_normalised)
 from foodmtl.analysis.embedding import embedding_maps, scatter
-from foodmtl.viz.overlay import (ALPHA, GREY, OUTLINE, PANEL_MAX, PANEL_MIN, comparison_figure, display_size,
-                                 enlarged, legend_entries, prediction_figure, stripes, tinted)
+from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+from foodmtl.viz.overlay import (ALPHA, GREY, OUTLINE, PANEL_MAX, PANEL_MIN, comparison_figure, denormalised,
+                                 display_size, enlarged, legend_entries, prediction_figure, stripes, tinted)
 from foodmtl.viz.palette import as_float, class_colours, mask_colours
 
 CLASSES = ["background", "rice", "egg", "basil", "olive"]
@@ -172,6 +173,24 @@ def test_prediction_figure_has_two_panels_and_rejects_a_mask_of_another_size():
     assert figure.width < 3 * big.shape[1]
     with pytest.raises(ValueError, match="differ in size"):
         comparison_figure(image, predicted[:10], predicted, CLASSES, 255)
+
+
+def test_denormalised_gives_back_the_pixels_the_eval_transform_normalised():
+    """A 64 px image is not resized by the 56 px eval transform, only centre-cropped, so what the
+    model saw is the crop's own pixels: every value 0..255 of every channel comes back exactly."""
+    image = np.stack([np.roll(np.arange(64 * 64) % 256, 85 * c).reshape(64, 64) for c in range(3)], -1)
+    image = image.astype(np.uint8)
+    tensor = eval_transform(56)(image=image)["image"]
+    assert np.array_equal(denormalised(tensor.numpy(), IMAGENET_MEAN, IMAGENET_STD), image[4:60, 4:60])
+
+
+def test_denormalised_rounds_to_the_nearest_value_and_clips_what_is_out_of_range():
+    """By hand: 0 is the mean, 255 * (0.485, 0.456, 0.406) = (123.675, 116.28, 103.53) -> (124, 116, 104);
+    +-3 standard deviations lie past 1 and below 0 for every channel."""
+    normalised = np.zeros((3, 1, 3), np.float32)
+    normalised[:, 0, 1], normalised[:, 0, 2] = 3, -3
+    assert denormalised(normalised, IMAGENET_MEAN, IMAGENET_STD).tolist() == [
+        [[124, 116, 104], [255, 255, 255], [0, 0, 0]]]
 
 
 # ---- confusion matrices -------------------------------------------------------------------

@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 from foodmtl.commands import add_command
 
 
-def register(sub) -> None:
-    p = add_command(sub, "config", "print the resolved config (defaults <- YAML <- overrides) after checking it",
-                    "foodmtl config experiments/synthfood/demo.yaml weighting.name=UW model.backbone=tu-resnet50")
+def add_config_command(sub, name: str, help: str, example: str,
+                       run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """A sub-command that takes an experiment YAML and ``key=value`` overrides (``config``, ``train``)."""
+    p = add_command(sub, name, help, example)
     p.add_argument("config", help="experiment YAML, e.g. experiments/synthfood/demo.yaml")
     p.add_argument("overrides", nargs="*", default=[], help="key=value, e.g. train.epochs=3 weighting.name=uncertainty")
     p.set_defaults(func=run)
+    return p
+
+
+def register(sub) -> None:
+    add_config_command(sub, "config", "print the resolved config (defaults <- YAML <- overrides) after checking it",
+                       "foodmtl config experiments/synthfood/demo.yaml weighting.name=UW model.backbone=tu-resnet50",
+                       run)
 
 
 def run(args: argparse.Namespace) -> int:

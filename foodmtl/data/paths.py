@@ -3,7 +3,10 @@ JSON files so that a malformed one is a DataError naming its line."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import pandas as pd
 
 from foodmtl.errors import DataError
 
@@ -16,23 +19,30 @@ def require_path(path: Path, dataset: str, how_to_get: str, alternative: Path | 
     raise FileNotFoundError(f"{dataset} not found: {path} is missing{also}.\n  To get it: {how_to_get}")
 
 
-def read_numbered_names(path: Path, spaces_in_names: bool) -> list[str]:
-    """Class names by id from ``<id> <name>`` lines (tab or space), ids 0, 1, 2, ... in file order.
+ONE_WORD_NAME = re.compile(r"(\d+)\s+(\S+)")   # '<id> <name>', a name without spaces (FoodX-251)
+SPACED_NAME = re.compile(r"(\d+)\s+(\S.*)")     # '<id> <name>', the rest of the line (FoodSeg103)
 
-    ``spaces_in_names``: the rest of the line is the name (FoodSeg103); otherwise a line
-    must hold exactly two fields (FoodX-251).
-    """
+
+def read_numbered_names(path: Path, form: re.Pattern = ONE_WORD_NAME, shape: str = " <name>") -> list[str]:
+    """Class names by id from numbered lines, ids 0, 1, 2, ... in file order; a non-blank line
+    that ``form`` (groups: id, name) does not match whole, or whose id is out of turn, is a
+    DataError showing ``'<expected id><shape>'``."""
     names: list[str] = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.strip().split(maxsplit=1) if spaces_in_names else line.split()
-        if len(fields) != 2 or fields[0] != str(len(names)):
-            raise DataError(path, f"expected '{len(names)} <name>', got '{line}'", line=number)
-        names.append(fields[1].strip())
+    for number, line in numbered_lines(path).items():
+        match = form.fullmatch(line)
+        if match is None or int(match[1]) != len(names):
+            raise DataError(path, f"expected '{len(names)}{shape}', got '{line}'", line=number)
+        names.append(match[2].strip())
     if not names:
         raise DataError(path, "lists no classes")
     return names
+
+
+def numbered_lines(path: Path) -> pd.Series:
+    """The stripped non-blank lines, indexed by line number (CRLF and a byte-order mark read too)."""
+    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
+    lines.index += 1
+    return lines[lines != ""]
 
 
 def read_text(path: Path) -> str:

@@ -18,23 +18,54 @@ rank 0's buffers (``broadcast_buffers``), the ones rank 0 saves.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from timm.utils import ModelEmaV3
 from torch import Tensor, nn
 
 PREFIX = "model."  # the model's keys inside the Objective's state_dict
 
 
-def build_ema(model: nn.Module, decay: float) -> ModelEmaV3 | None:
-    """An EMA copy of ``model`` (None when ``decay`` is 0). Build it before ``model.compile()``:
-    a deep copy of a compiled module would run the original's forward."""
-    return ModelEmaV3(model, decay=decay) if decay > 0 else None
+class Ema:
+    """The trainer's weights as a checkpoint component: the Objective (model + weighting) and,
+    with ``decay`` > 0, the EMA of its model. Build it before ``model.compile()``: a deep copy of
+    a compiled module would run the original's forward."""
 
+    def __init__(self, objective: nn.Module, decay: float):
+        self.objective = objective
+        self.average = ModelEmaV3(objective.model, decay=decay) if decay > 0 else None
 
-def reported_state(objective_state: dict[str, Tensor], ema: ModelEmaV3 | None) -> dict[str, Tensor]:
-    """The Objective's state with the model's weights replaced by the EMA's."""
-    if ema is None:
-        return objective_state
-    return {**objective_state, **{PREFIX + k: v for k, v in ema.module.state_dict().items()}}
+    @property
+    def on(self) -> bool:
+        return self.average is not None
+
+    @property
+    def module(self) -> nn.Module:
+        """The EMA model (only when on)."""
+        return self.average.module
+
+    @property
+    def reported(self) -> nn.Module:
+        """The model the run's metrics and checkpoints describe: the EMA's when on."""
+        return self.module if self.on else self.objective.model
+
+    def update(self, model: nn.Module, step: int) -> None:
+        if self.on:
+            self.average.update(model, step=step)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``objective``: the reported weights; with EMA also ``train_objective``, the raw ones."""
+        objective = self.objective.state_dict()
+        if not self.on:
+            return {"objective": objective}
+        reported = {**objective, **{PREFIX + k: v for k, v in self.module.state_dict().items()}}
+        return {"objective": reported, "train_objective": objective}
+
+    def load_state_dict(self, snapshot: dict[str, Any]) -> None:
+        """From a checkpoint's entries; a run without EMA saved its raw weights as ``objective``."""
+        self.objective.load_state_dict(snapshot.get("train_objective", snapshot["objective"]))
+        if self.on:
+            self.module.load_state_dict(model_state(snapshot["objective"]))
 
 
 def model_state(objective_state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -17,8 +17,13 @@ eval, predict, export or a resume past ``unfreeze_at`` build.
 from __future__ import annotations
 
 from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.hooks import RemovableHandle
 
+from foodmtl.config import Config
+from foodmtl.engine.objective import Objective
+from foodmtl.engine.optim import backbone_groups, join
 from foodmtl.errors import ConfigError
 from foodmtl.models.timm_keys import layer_ids, named_timm_parameters, reference_model
 
@@ -51,6 +56,7 @@ class Freezer:
     """Applies a freeze spec to a backbone's timm net; ``release`` undoes it."""
 
     def __init__(self, net: nn.Module, backbone: str, spec: str):
+        self.net = net
         self.params = frozen_parameters(net, backbone, spec)
         frozen = {id(p) for p in self.params}
         for p in self.params:
@@ -87,3 +93,39 @@ def outermost_frozen(net: nn.Module, frozen: set[int]) -> list[nn.Module]:
 
     visit(net)
     return found
+
+
+def build_freezer(objective: Objective, cfg: Config) -> Freezer:
+    """``model.freeze`` applied to the objective's backbone; a frozen backbone leaves a gradient-level
+    strategy nothing shared to combine gradients on (ConfigError)."""
+    if cfg.model.freeze == "backbone" and objective.weighting.gradient_based:
+        raise ConfigError(f"model.freeze=backbone leaves no shared parameter for weighting.name="
+                          f"{cfg.weighting.name} to combine task gradients on; freeze stages:N, or use a "
+                          "loss-level strategy")
+    return Freezer(objective.model.backbone.net, cfg.model.backbone, cfg.model.freeze)
+
+
+class Unfreezing:
+    """``train.unfreeze_at``: at that epoch the frozen parameters join the optimizer in the groups
+    they would have had (engine/optim.py), at the schedule's current learning rate. Its state is the
+    checkpoint's ``train_state["unfrozen"]``: a restore unfreezes before the optimizer is loaded,
+    whose saved groups then held the backbone."""
+
+    def __init__(self, freezer: Freezer, cfg: Config, optimizer: Optimizer, scheduler: LambdaLR):
+        self.freezer, self.at = freezer, cfg.train.unfreeze_at
+        self.backbone, self.optim = cfg.model.backbone, cfg.optim
+        self.optimizer, self.scheduler = optimizer, scheduler
+
+    def due(self, epoch: int) -> bool:
+        return bool(self.at) and self.freezer.active and epoch >= self.at
+
+    def unfreeze(self) -> None:
+        net = self.freezer.net
+        released = {id(p) for p in self.freezer.release()}
+        groups = backbone_groups(net, self.backbone, self.optim)
+        joining = [{**g, "params": [p for p in g["params"] if id(p) in released]} for g in groups]
+        join(self.optimizer, self.scheduler, [g for g in joining if g["params"]])
+
+    def load_state_dict(self, snapshot: dict) -> None:
+        if snapshot["train_state"].get("unfrozen") and self.freezer.active:
+            self.unfreeze()

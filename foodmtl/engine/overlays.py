@@ -8,18 +8,11 @@ import torch
 
 from foodmtl.data.dataset import FoodDataset
 from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from foodmtl.engine.finish import FinishedRun
 from foodmtl.models.multitask import MultiTaskModel
 from foodmtl.utils.output import atomic_write
 from foodmtl.tasks import SEG_IGNORE, get_kind
-from foodmtl.viz.overlay import comparison_figure
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """A normalised (3, H, W) tensor back to (H, W, 3) uint8."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    pixels = (image.float().cpu() * std + mean).clamp(0, 1) * 255
-    return pixels.round().byte().permute(1, 2, 0).numpy()
+from foodmtl.viz.overlay import comparison_figure, denormalised
 
 
 def labelled_samples(dataset: FoodDataset, task: str, count: int) -> list[dict]:
@@ -52,13 +45,25 @@ def mask_overlays(model: MultiTaskModel, dataset: FoodDataset, out_dir: Path, de
         logits = model(item["image"][None].to(device)).logits[task.name]
         predicted = logits.argmax(1)[0].cpu().numpy().astype(np.int64)
         truth = item["targets"][task.name].numpy().astype(np.int64)
-        image = to_uint8(item["image"])
+        image = denormalised(item["image"].numpy(), IMAGENET_MEAN, IMAGENET_STD)
         path = out_dir / f"{Path(item['path']).stem}.png"
         picture = comparison_figure(image, truth, predicted, list(task.classes), SEG_IGNORE)
         atomic_write(path, lambda f: picture.save(f, format="PNG"))  # a full disk: OutputError, no partial PNG
         written.append((path, image, truth, predicted))
     model.train(was_training)
     return written
+
+
+def save_overlays(run: FinishedRun) -> None:
+    """After training: ``train.overlays`` eval images' overlays of the reported model, as PNG files
+    in ``<run>/overlays`` and as W&B images with mask layers."""
+    if run.cfg.train.overlays <= 0:
+        return
+    written = mask_overlays(run.model, run.eval_set, run.run_dir / "overlays", run.device, run.cfg.train.overlays)
+    wandb = run.tracker.wandb
+    if written and wandb is not None and wandb.run is not None:
+        classes = next(t.classes for t in run.model.tasks if get_kind(t.kind).dense)
+        wandb.log_images("eval/overlays", wandb_mask_images(written, list(classes)), run.step)
 
 
 def wandb_mask_images(written: list, classes: list[str]) -> list:

@@ -17,14 +17,13 @@ from foodmtl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from foodmtl.models.multitask import MultiTaskModel
 from foodmtl.tasks import get_kind
 from foodmtl.tasks.base import PredictContext
+from foodmtl.viz.overlay import denormalised
 
 
 def model_view(path: str, transform) -> tuple[Tensor, np.ndarray]:
     """The normalised (3, S, S) input for ``path`` and the same pixels as uint8 (S, S, 3)."""
     tensor = transform(image=load_rgb(path, decode_side(transform)))["image"]
-    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
-    pixels = ((tensor * std + mean) * 255).round().clamp(0, 255).byte()
-    return tensor, pixels.permute(1, 2, 0).numpy()
+    return tensor, denormalised(tensor.numpy(), IMAGENET_MEAN, IMAGENET_STD)
 
 
 @torch.no_grad()

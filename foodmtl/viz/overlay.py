@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -34,6 +35,15 @@ class LegendEntry:
     label: str
     colour: tuple[int, int, int] | None  # None: an empty (untinted) box
     hatched: bool = False
+
+
+def denormalised(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """A model input, (3, H, W) normalised per channel as ``(pixel / 255 - mean) / std``
+    (albumentations' ``Normalize``), back to the (H, W, 3) uint8 pixels: ``x * std + mean``
+    clipped to [0, 1], times 255, rounded to the nearest integer, so a picture of what the model
+    saw has the file's own pixel values."""
+    channels = np.asarray(image, np.float64) * np.reshape(std, (3, 1, 1)) + np.reshape(mean, (3, 1, 1))
+    return np.rint(np.clip(channels, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def comparison_figure(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, classes: list[str],

@@ -1,35 +1,45 @@
-"""Split lists of one image a line (VireoFood-172's TR/VAL/TE.txt, UEC-FoodPix's train9000.txt /
-test1000.txt): their lines by number, and the rule that an image is listed once across all lists
-(one in two splits would be trained and tested on)."""
+"""The rule that a list names each key once, also across a data set's lists (an image in two
+splits would be trained and tested on): Food-101's classes.txt and train/test lists (.txt or
+.json), FoodX-251's label files, VireoFood-172's TR/VAL/TE.txt, UEC-FoodPix's train9000.txt /
+test1000.txt."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
 from foodmtl.errors import DataError
-from foodmtl.data.paths import read_text
 
 
-def numbered_lines(path: Path) -> pd.Series:
-    """The stripped non-blank lines, indexed by line number (CRLF and a byte-order mark read too)."""
-    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
-    lines.index += 1
-    return lines[lines != ""]
-
-
-def require_listed_once(path: Path, keys: pd.Series, lines: pd.Series, earlier: dict[Path, pd.Series]) -> None:
-    """DataError at the first of ``keys`` (indexed like ``lines``, which are shown) that repeats in
-    this list or is in an ``earlier`` list (path -> its keys); then adds this list to ``earlier``."""
+def require_listed_once(path: Path, keys: pd.Series, shown: pd.Series | None = None,
+                        earlier: dict[str, pd.Series] | None = None, what: str = "",
+                        known_as: str | None = None) -> None:
+    """DataError at the first of ``keys`` that repeats in this list, then at the first that is in
+    an ``earlier`` list (its name -> its keys), which this list then joins as ``known_as`` (default:
+    its file name). ``keys`` are indexed by line number (a .json list's by position, not shown);
+    ``shown``: the keys as the file writes them (default: the keys); ``what``: the noun in front
+    of a repeated one ("image")."""
+    shown = keys if shown is None else shown
     again = keys.duplicated()
     if again.any():
         line = int(again.idxmax())
-        raise DataError(path, f"'{lines[line]}' is listed twice (also line {keys.index[keys == keys[line]][0]})",
-                        line=line)
-    for other, listed in earlier.items():
+        first = f" (also line {keys.index[keys == keys[line]][0]})" if numbered(path) else ""
+        fail(path, f"{what + ' ' if what else ''}'{shown[line]}' is listed twice{first}", line)
+    for other, listed in (earlier or {}).items():
         shared = keys.isin(listed)
         if shared.any():
             line = int(shared.idxmax())
-            raise DataError(path, f"'{lines[line]}' is also listed in {other.name}, line "
-                                  f"{listed.index[listed == keys[line]][0]}", line=line)
-    earlier[path] = keys
+            where = f", line {listed.index[listed == keys[line]][0]}" if numbered(Path(other)) else ""
+            fail(path, f"'{shown[line]}' is also listed in {other}{where}", line)
+    if earlier is not None:
+        earlier[known_as or path.name] = keys
+
+
+def numbered(path: Path) -> bool:
+    """Whether a list's keys are indexed by line number (a .json list's are positions)."""
+    return path.suffix != ".json"
+
+
+def fail(path: Path, what: str, line: int) -> NoReturn:
+    raise DataError(path, what, line=line if numbered(path) else None)

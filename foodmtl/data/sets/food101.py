@@ -10,12 +10,11 @@ twice, or an image in both splits is a DataError naming the file and line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
-
 import pandas as pd
 
 from foodmtl.errors import DataError
-from foodmtl.data.paths import read_json, read_text, require_path
+from foodmtl.data.formats.split_lists import fail, require_listed_once
+from foodmtl.data.paths import numbered_lines, read_json, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
 from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
@@ -36,10 +35,9 @@ def read_food101(root: str | Path) -> SampleTable:
     require(root / "images")
     classes_txt = root / "meta" / "classes.txt"
     classes = read_classes(classes_txt)
-    lists = {split: read_split_keys(root / "meta", split) for split in SPLITS}
-    frame = pd.concat([split_frame(root, split, *lists[split], classes, classes_txt) for split in SPLITS],
+    lists, earlier = {split: read_split_keys(root / "meta", split) for split in SPLITS}, {}
+    frame = pd.concat([split_frame(root, split, *lists[split], classes, classes_txt, earlier) for split in SPLITS],
                       ignore_index=True)
-    require_disjoint(lists)
     frame["source"] = SOURCE
     return SampleTable(empty_columns(frame), {"dish": classes})
 
@@ -53,45 +51,14 @@ def read_classes(path: Path) -> list[str]:
     classes = numbered_lines(path)
     if classes.empty:
         raise DataError(path, "lists no classes")
-    require_unique(path, classes, "class")
+    require_listed_once(path, classes, what="class")
     return classes.tolist()
 
 
-def numbered_lines(path: Path) -> pd.Series:
-    """The stripped non-blank lines, indexed by line number (for error messages)."""
-    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
-    lines.index += 1
-    return lines[lines != ""]
-
-
-def fail(path: Path, what: str, line: int) -> NoReturn:
-    """DataError at ``line`` of a .txt file; a .json list has no line numbers (its index counts keys)."""
-    raise DataError(path, what, line=line if path.suffix == ".txt" else None)
-
-
-def require_unique(path: Path, keys: pd.Series, what: str) -> None:
-    again = keys.duplicated()
-    if again.any():
-        line = again.idxmax()
-        also = f" (also line {keys.index[keys == keys[line]][0]})" if path.suffix == ".txt" else ""
-        fail(path, f"{what} '{keys[line]}' is listed twice{also}", line)
-
-
-def require_disjoint(lists: dict[str, tuple[Path, pd.Series]]) -> None:
-    """An image in two splits would be trained and tested on: DataError naming both places."""
-    (first_path, first), (path, keys) = lists.values()
-    shared = keys.isin(set(first))
-    if shared.any():
-        line = shared.idxmax()
-        also = str(first_path)
-        if first_path.suffix == ".txt":
-            also += f", line {first.index[first == keys[line]][0]}"
-        fail(path, f"'{keys[line]}' is also listed in {also}", line)
-
-
 def split_frame(root: Path, split: str, path: Path, keys: pd.Series, classes: list[str],
-                classes_txt: Path) -> pd.DataFrame:
-    """Rows of one split: image path, split name and dish, checked against classes.txt."""
+                classes_txt: Path, earlier: dict[str, pd.Series]) -> pd.DataFrame:
+    """Rows of one split: image path, split name and dish, checked against classes.txt and the
+    ``earlier`` splits' lists (which it joins)."""
     dish = keys.str.split("/", n=1).str[0]
     malformed = ~keys.str.contains("/", regex=False) | keys.str.endswith("/")
     if malformed.any():
@@ -101,7 +68,7 @@ def split_frame(root: Path, split: str, path: Path, keys: pd.Series, classes: li
     if unknown.any():
         line = unknown.idxmax()
         fail(path, f"'{keys[line]}': class '{dish[line]}' is not in {classes_txt}", line)
-    require_unique(path, keys, "image")
+    require_listed_once(path, keys, earlier=earlier, what="image", known_as=str(path))
     image = str(root / "images") + "/" + keys + ".jpg"
     return pd.DataFrame({"image": image.to_numpy(), "split": split, "dish": dish.to_numpy()})
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from foodmtl.errors import DataError
 from foodmtl.data.formats.label_list import LabelList, read_label_list
-from foodmtl.data.paths import require_path
+from foodmtl.data.paths import read_numbered_names, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
 from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
@@ -51,7 +51,7 @@ FOOD2K_NAMES = "food2k_label2name_en.txt"
 FOOD2K_SPLITS = ("train", "val", "test")
 FOOD1K_IMAGES = {"train": "Train", "val": "Val"}
 FOOD1K_CLASSES = 1000
-NAME_LINE = re.compile(r"\s*(\d+)\s*(?:--|\s)\s*(\S.*?)\s*")
+NAME_LINE = re.compile(r"(\d+)\s*(?:--|\s)\s*(\S.*)")  # also "<id> <name>"
 
 FOOD2K_HOW_TO_GET = (
     "request Food2K from its authors (project page http://123.57.42.89/FoodProject.html), extract "
@@ -102,17 +102,9 @@ def find(folders: tuple[Path, ...], name: str) -> Path | None:
 
 
 def read_label_names(path: Path) -> list[str]:
-    """Class names by id from ``<id>--<name>`` lines, ids 0, 1, 2, ... in file order."""
-    names: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        match = NAME_LINE.fullmatch(line)
-        if match is None or int(match[1]) != len(names):
-            raise DataError(path, f"expected '{len(names)}--<name>', got '{line}'", line=number)
-        names.append(match[2])
-    if not names:
-        raise DataError(path, "lists no classes")
+    """Class names by id from ``<id>--<name>`` lines, ids 0, 1, 2, ... in file order; a name that
+    repeats gets its id appended."""
+    names = read_numbered_names(path, NAME_LINE, "--<name>")
     counts = pd.Series(names).value_counts()
     return [f"{name} [{i}]" if counts[name] > 1 else name for i, name in enumerate(names)]
 

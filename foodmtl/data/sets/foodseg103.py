@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.paths import read_numbered_names, require_path
+from foodmtl.data.paths import SPACED_NAME, read_numbered_names, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
 
@@ -44,7 +44,7 @@ def require(path: Path, alternative: Path | None = None) -> None:
 def read_category_ids(path: Path) -> list[str]:
     """Class names by id from ``<id><tab or space><name>`` lines; names may contain spaces."""
     require(path)
-    return read_numbered_names(path, spaces_in_names=True)
+    return read_numbered_names(path, SPACED_NAME)
 
 
 def split_frame(images_root: Path, split: str) -> pd.DataFrame:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from foodmtl.errors import DataError
-from foodmtl.data.paths import read_numbered_names, read_text, require_path
+from foodmtl.data.formats.split_lists import require_listed_once
+from foodmtl.data.paths import numbered_lines, read_numbered_names, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
 from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
@@ -52,7 +53,7 @@ def require(path: Path, alternative: Path | None = None) -> None:
 def read_class_list(path: Path) -> list[str]:
     """Class names by id; ids must run 0, 1, 2, ... in file order."""
     require(path)
-    return read_numbered_names(path, spaces_in_names=False)
+    return read_numbered_names(path)
 
 
 def label_file(root: Path, split: str) -> Path:
@@ -67,9 +68,7 @@ def labelled_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
     path = label_file(root, split)
     images = root / f"{split}_set"
     require(images)
-    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
-    lines.index += 1  # line numbers, for error messages
-    lines = lines[lines != ""]
+    lines = numbered_lines(path)
     if len(lines) and lines.iloc[0].rsplit(",", 1)[-1].strip() == "label":
         lines = lines.iloc[1:]  # the Kaggle files start with a header (img_name,label), annot.tar's do not
     fields = lines.str.split(",", n=1)
@@ -80,11 +79,7 @@ def labelled_frame(root: Path, split: str, classes: list[str]) -> pd.DataFrame:
         line = bad.idxmax()
         raise DataError(path, f"'{lines[line]}' is not '<image>,<class id>' with a class id 0..{len(classes) - 1} "
                               f"of {root / 'class_list.txt'}", line=line)
-    again = names.duplicated()
-    if again.any():
-        line = again.idxmax()
-        first = names.index[names == names[line]][0]
-        raise DataError(path, f"image '{names[line]}' is listed twice (also line {first})", line=line)
+    require_listed_once(path, names, what="image")
     dish = pd.Series(classes).take(label.astype(int).to_numpy())
     return pd.DataFrame({"image": (str(images) + "/" + names).to_numpy(), "split": split,
                          "dish": dish.to_numpy()})

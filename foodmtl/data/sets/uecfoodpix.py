@@ -53,8 +53,8 @@ import pandas as pd
 from PIL import Image
 
 from foodmtl.errors import DataError
-from foodmtl.data.paths import read_text, require_path
-from foodmtl.data.formats.split_lists import numbered_lines, require_listed_once
+from foodmtl.data.paths import numbered_lines, read_text, require_path
+from foodmtl.data.formats.split_lists import require_listed_once
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
 from foodmtl.errors import ConfigError
