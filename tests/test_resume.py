@@ -274,12 +274,12 @@ def test_best_pt_holds_weights_only_serves_eval_and_predict_and_is_refused_for_r
     assert "holds weights only (no optimizer" in capsys.readouterr().err
 
 
-README = ROOT / "README.md"
+TRAINING_DOC = ROOT / "docs" / "training.md"  # where the resume example lives (the README links it)
 
 
-def readme_commands(marker: str) -> list[list[str]]:
-    """The README's shell lines that contain ``marker``, continuation lines joined, comments dropped."""
-    text = README.read_text().replace("\\\n", " ")
+def documented_commands(marker: str) -> list[list[str]]:
+    """The documented shell lines that contain ``marker``, continuation lines joined, comments dropped."""
+    text = TRAINING_DOC.read_text().replace("\\\n", " ")
     return [shlex.split(line, comments=True) for line in text.splitlines()
             if marker in line and line.lstrip().startswith("foodmtl ")]
 
@@ -291,7 +291,7 @@ def test_readme_resume_example_works_as_written(tmp_path, monkeypatch):
     generate_synthfood(tmp_path / "data" / "synthfood", dishes=6, per_dish=7, size=64, seed=0)
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")
     monkeypatch.chdir(tmp_path)
-    first, again = readme_commands("run=manual-x2")
+    first, again = documented_commands("run=manual-x2")
     assert first[:2] == again[:2] == ["foodmtl", "train"]
     assert "weighting.name=manual" in first and "resume=auto" in again
 
