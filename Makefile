@@ -32,7 +32,7 @@ demo: $(STAMP) synthfood
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf runs wandb .pytest_cache
