@@ -42,7 +42,7 @@ mafood121-synth: $(STAMP) synthfood-mafood121
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf runs wandb .pytest_cache

@@ -10,7 +10,12 @@ os.environ.pop("WANDB_API_KEY", None)
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+# Two threads per test process, one when pytest-xdist runs a worker per core (make test: two on two
+# cores): a worker's OpenMP threads would otherwise wait on each other's barriers. Subprocesses
+# (torchrun, `python -m foodmtl`) inherit the same count unless a test sets its own.
+THREADS = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
+torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope="session")

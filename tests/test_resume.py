@@ -2,7 +2,6 @@
 import hashlib
 import json
 import logging
-import os
 import shlex
 import signal
 import subprocess
@@ -35,9 +34,9 @@ def args(root, out, run, *extra):
 
 
 def start(overrides):
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    """A training in its own process, with conftest.py's thread count (one under make test's workers)."""
     return subprocess.Popen([sys.executable, "-m", "foodmtl", "train", str(TINY), *overrides],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for_checkpoint(proc, path: Path, min_step: int) -> None:
@@ -151,7 +150,8 @@ def test_nan_loss_can_skip_the_step(synthfood_root, tmp_path, monkeypatch):
         return loss
 
     monkeypatch.setattr(objective, "task_loss", poisoned)
-    run_dir, final = train(load_config(TINY, args(synthfood_root, tmp_path, "skip", "train.on_nonfinite=skip")))
+    run_dir, final = train(load_config(TINY, args(synthfood_root, tmp_path, "skip", "train.on_nonfinite=skip",
+                                               "train.max_steps=8")))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["nonfinite_skipped"] == 2
     assert summary["steps"] == calls["n"] - 2
