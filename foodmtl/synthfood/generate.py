@@ -31,7 +31,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -148,16 +148,23 @@ def generate_synthfood(out: str | Path, dishes: int = 12, per_dish: int = 60, si
     exists (unless ``overwrite``) and ValueError on bad arguments.
     """
     n_test = held_out_per_dish(dishes, per_dish, size, seed, test_fraction)
+    settings = {"version": VERSION, "dishes": dishes, "per_dish": per_dish, "size": size, "seed": seed,
+                "test_fraction": test_fraction}
+    return write_whole(out, overwrite, settings,
+                       lambda tmp: write_synthfood(tmp, design_dishes(dishes, seed), per_dish, size, seed, n_test))
+
+
+def write_whole(out: str | Path, overwrite: bool, settings: dict, write: Callable[[Path], None]) -> Path:
+    """``write(folder)`` into ``<out>.tmp-<pid>`` with ``settings`` as its ``synthfood.json``, then renamed
+    to ``out``: ``out`` never holds a partial set. FileExistsError if ``out`` exists (unless ``overwrite``)."""
     out = Path(out).expanduser().resolve()
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; remove it or pass overwrite=True (--overwrite)")
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        write_synthfood(tmp, design_dishes(dishes, seed), per_dish, size, seed, n_test)
-        (tmp / "synthfood.json").write_text(json.dumps({
-            "version": VERSION, "dishes": dishes, "per_dish": per_dish, "size": size, "seed": seed,
-            "test_fraction": test_fraction}, indent=2) + "\n")
+        write(tmp)
+        (tmp / "synthfood.json").write_text(json.dumps(settings, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -17,16 +17,13 @@ so ``foodmtl/data/sets/mafood121.py`` reads it unchanged (its docstring cites th
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from foodmtl.synthfood.generate import (CATEGORIES, CUISINES, INGREDIENTS, QUALITY, Dish, draw_plate,
-                                        pick_extras, pick_recipes)
+                                        pick_extras, pick_recipes, write_whole)
 
 VERSION = 1
 FIRST_ID = 100000
@@ -50,24 +47,12 @@ def generate_mafood121(out: str | Path, cuisines: int = 4, dishes_per_cuisine: i
     counts = split_counts(per_dish, val_fraction, test_fraction)
     if not 1 <= cuisines <= len(CUISINES) or dishes_per_cuisine < 1 or size < 32 or seed < 0:
         raise ValueError(f"need 1 <= cuisines <= {len(CUISINES)}, dishes_per_cuisine >= 1, size >= 32, seed >= 0")
-    out = Path(out).expanduser().resolve()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; remove it or pass overwrite=True (--overwrite)")
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        write_release(tmp / "MAFood121", design_menu(cuisines, dishes_per_cuisine, seed), counts, size, seed)
-        (tmp / "synthfood.json").write_text(json.dumps({
-            "layout": "mafood121", "version": VERSION, "cuisines": cuisines, "dishes_per_cuisine": dishes_per_cuisine,
-            "per_dish": per_dish, "size": size, "seed": seed, "val_fraction": val_fraction,
-            "test_fraction": test_fraction}, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out
+    settings = {"layout": "mafood121", "version": VERSION, "cuisines": cuisines,
+                "dishes_per_cuisine": dishes_per_cuisine, "per_dish": per_dish, "size": size, "seed": seed,
+                "val_fraction": val_fraction, "test_fraction": test_fraction}
+    menu = design_menu(cuisines, dishes_per_cuisine, seed)
+    return write_whole(out, overwrite, settings,
+                       lambda tmp: write_release(tmp / "MAFood121", menu, counts, size, seed))
 
 
 def split_counts(per_dish: int, val_fraction: float, test_fraction: float) -> dict[str, int]:

@@ -10,10 +10,12 @@ its image list, is a DataError naming the file and line.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from foodmtl.data.formats.split_lists import require_listed_once
 from foodmtl.data.paths import read_text
 from foodmtl.errors import DataError
 
@@ -56,3 +58,17 @@ def require_image_key(path: Path, keys: pd.Series) -> None:
 def folder_mismatches(keys: pd.Series, labels: pd.Series) -> int:
     """How many ``<folder>/<file>`` keys sit in a folder other than their label's name."""
     return int((keys.str.split("/", n=1).str[0].to_numpy() != labels.to_numpy()).sum())
+
+
+def read_split_lists(annotations: Path, split: str, count: int, names: str, earlier: dict[Path, pd.Series],
+                     require: Callable[[Path], None]) -> tuple[pd.Series, np.ndarray]:
+    """``{split}_images.txt`` (``<folder>/<id>`` keys, each listed once across splits) and the class
+    indices of ``{split}_labels.txt`` aligned with it (Ingredients101, Recipes5k); ``require`` raises
+    the data set's own message for a missing file."""
+    listed, labels = annotations / f"{split}_images.txt", annotations / f"{split}_labels.txt"
+    require(listed)
+    require(labels)
+    keys = read_entries(listed)
+    require_image_key(listed, keys)
+    require_listed_once(listed, keys, keys, earlier)
+    return keys, read_indices(labels, count, names, keys, listed)

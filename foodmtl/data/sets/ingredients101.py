@@ -35,9 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.formats.index_lists import folder_mismatches, read_entries, read_indices, require_image_key
+from foodmtl.data.formats.index_lists import folder_mismatches, read_entries, read_split_lists
 from foodmtl.data.formats.ingredient_lists import read_ingredient_lists, vocabulary
-from foodmtl.data.formats.split_lists import require_listed_once
 from foodmtl.data.paths import require_path
 from foodmtl.data.sets import LoadOptions
 from foodmtl.data.table import SampleTable, empty_columns
@@ -98,14 +97,7 @@ def read_recipes(path: Path, classes: int, notes: list[str]) -> list[tuple[str, 
 
 
 def split_frame(annotations: Path, split: str, classes: list[str], earlier: dict[Path, pd.Series]) -> pd.DataFrame:
-    listed = annotations / f"{split}_images.txt"
-    labels = annotations / f"{split}_labels.txt"
-    require(listed)
-    require(labels)
-    keys = read_entries(listed)
-    require_image_key(listed, keys)
-    require_listed_once(listed, keys, keys, earlier)
-    index = read_indices(labels, len(classes), "classes.txt", keys, listed)
+    keys, index = read_split_lists(annotations, split, len(classes), "classes.txt", earlier, require)
     return pd.DataFrame({"key": keys.to_numpy(), "split": split, "dish": [classes[i] for i in index]})
 
 

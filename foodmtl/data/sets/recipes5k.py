@@ -34,9 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.formats.index_lists import read_entries, read_indices, require_image_key
+from foodmtl.data.formats.index_lists import read_split_lists
 from foodmtl.data.formats.ingredient_lists import read_ingredient_lists, vocabulary
-from foodmtl.data.formats.split_lists import require_listed_once
 from foodmtl.data.paths import require_path
 from foodmtl.data.sets import LoadOptions
 from foodmtl.data.table import SampleTable, empty_columns
@@ -81,14 +80,7 @@ def require(path: Path) -> None:
 
 def split_frame(annotations: Path, split: str, recipes: list[tuple[str, ...]], names: str,
                 earlier: dict[Path, pd.Series]) -> pd.DataFrame:
-    listed = annotations / f"{split}_images.txt"
-    labels = annotations / f"{split}_labels.txt"
-    require(listed)
-    require(labels)
-    keys = read_entries(listed)
-    require_image_key(listed, keys)
-    require_listed_once(listed, keys, keys, earlier)
-    index = read_indices(labels, len(recipes), names, keys, listed)
+    keys, index = read_split_lists(annotations, split, len(recipes), names, earlier, require)
     return pd.DataFrame({"key": keys.to_numpy(), "split": split, "ingredients": [recipes[i] for i in index]})
 
 
