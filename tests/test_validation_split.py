@@ -65,3 +65,17 @@ def test_foodx251_tests_on_its_release_val_and_selects_on_a_part_of_train(tmp_pa
     train = set(table[table["split"] == "train"]["image"])
     assert len(val.eval) > 0 and set(val.eval["image"]) <= train
     assert set(val.train["image"]) == train - set(val.eval["image"])
+
+
+def test_a_run_writes_the_images_it_evaluates_on_into_its_folder(synthfood_root, tmp_path):
+    """The carved validation list is in the run folder, so it can be audited and reproduced."""
+    from foodmtl.engine.trainer import train
+
+    cfg = load_config(None, [f"data.root={synthfood_root}", "data.eval_split=val", "data.val_fraction=0.25",
+                             "data.image_size=32", "data.num_workers=0", "model.backbone=resnet10t", "tasks=[dish]",
+                             "train.max_steps=1", "train.epochs=1", "tracking.wandb=disabled",
+                             f"output_dir={tmp_path}", "run=audit"])
+    run_dir, _ = train(cfg)
+    listed = (run_dir / "val_images.txt").read_text().splitlines()
+    expected = read_source(SourceConfig("synthfood", str(synthfood_root)), cfg.data, seed=0)
+    assert listed == list(expected.eval["image"]) and len(listed) > 0

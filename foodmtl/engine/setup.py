@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from foodmtl.config import Config, ModelConfig, save_config, to_dict
 from foodmtl.data.builder import build_data, train_loader
+from foodmtl.data.dataset import FoodDataset
 from foodmtl.engine.distributed import DistInfo, broadcast_object
 from foodmtl.engine.evaluate import eval_loader, resolve_amp
 from foodmtl.engine.init_from import init_from
@@ -32,6 +33,7 @@ from foodmtl.tasks import TaskSpec, get_kind, loss_owners, task_options
 from foodmtl.tracking import NullTracker, Tracker
 from foodmtl.tracking.provenance import provenance
 from foodmtl.tracking.wandb_run import WandbWriter
+from foodmtl.utils.output import atomic_write
 from foodmtl.weighting import WeightingStrategy, build_weighting
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,15 @@ def open_run(cfg: Config, plan: StartPlan, info: DistInfo, restored_at: tuple[in
     if not info.is_main:
         return run_dir, NullTracker()
     return run_dir, open_tracker(cfg, run_dir, info.world, wandb_id, restored_at if plan.in_place else None)
+
+
+def write_eval_list(run_dir: Path, split: str, dataset: FoodDataset) -> Path:
+    """``<run>/<split>_images.txt``: the images this run evaluates on, one path a line in the order the
+    reader listed them, so a carved validation split (data/validation.py) can be audited and reproduced."""
+    path = run_dir / f"{split}_images.txt"
+    text = "".join(f"{image}\n" for image in dataset.paths.tolist())
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
 
 
 def open_tracker(cfg: Config, run_dir: Path, world: int, wandb_id: str | None,

@@ -33,7 +33,7 @@ from foodmtl.engine.preemption import PreemptionFlag, clear_marker, stop_message
 from foodmtl.engine.resume import StartPlan, plan_start
 from foodmtl.engine.records import evaluation_record, step_record, summary_record
 from foodmtl.engine.setup import (build_loaders, build_objective, build_optimization, open_run, set_seed,
-                                  started_config)
+                                  started_config, write_eval_list)
 from foodmtl.engine.snapshot import Checkpoints, TrainState, restore, rng_state, scored
 from foodmtl.engine.step import StepRunner
 from foodmtl.errors import PREEMPTED, Preempted, exit_code
@@ -86,6 +86,8 @@ class Trainer:
         restored_at = (self.state.step, self.state.epoch)
         self.run_dir, self.tracker = open_run(self.cfg, self.plan, self.info, restored_at, wandb_id)
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.cfg.train.keep_checkpoints)
+        if self.info.is_main:
+            write_eval_list(self.run_dir, self.cfg.data.eval_split, self.eval_loader.dataset)
         if self.init_report:
             self.tracker.summary({"init_from": self.init_report})
 
