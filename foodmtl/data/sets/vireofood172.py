@@ -48,6 +48,7 @@ import pandas as pd
 
 from foodmtl.errors import DataError
 from foodmtl.data.paths import numbered_lines, read_text, require_path
+from foodmtl.data.formats.index_lists import read_entries
 from foodmtl.data.formats.split_lists import require_listed_once
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
@@ -98,16 +99,7 @@ def read_names(path: Path) -> pd.Series:
     """The names of a one-name-a-line file, indexed by line number; line i is entry i, so a blank
     line before the last name is a DataError."""
     require_path(path, "VireoFood-172", HOW_TO_GET)
-    lines = pd.Series(read_text(path).splitlines(), dtype=str).str.strip()
-    lines.index += 1
-    named = lines[lines != ""]
-    if named.empty:
-        raise DataError(path, "names nothing")
-    blank = lines.loc[:named.index[-1]] == ""
-    if blank.any():
-        raise DataError(path, f"blank line: line i names entry i, so every line up to {named.index[-1]} needs a name",
-                        line=int(blank.idxmax()))
-    return named
+    return read_entries(path)
 
 
 def read_splits(folder: Path, dishes: int) -> pd.DataFrame:
