@@ -1,7 +1,6 @@
 """Aligned list files, as the University of Barcelona food releases ship them (MAFood-121,
-Ingredients101, Recipes5k; VireoFood-172 names its dishes and ingredients so): a file of image paths and
-label files whose line i labels image i,
-and names files whose line i is class (or recipe) i.
+Ingredients101, Recipes5k): a file of image paths and label files whose line i labels image i, and
+names files whose line i is class (or recipe) i (VireoFood-172's name lists follow the same rule).
 
 Line i is entry i, so a blank line before the last entry is a DataError; blank lines after it are
 ignored (the releases end with or without a final newline). CRLF line ends and a byte-order mark
