@@ -155,7 +155,7 @@ def test_csv_and_latex(known_dir, tmp_path, capsys):
     assert ("uncertainty & \\textbf{50.00 $\\pm$ -- [--]} & \\textbf{+25.00 $\\pm$ -- [--]} & \\textbf{1.00} "
             "& 1 \\\\") in tex
     assert "single-task (dish)" not in tex and "single-task (ingredients) & 40.00 $\\pm$ -- [--] & -- & -- & 1" in tex
-    assert tex.startswith("% Units:") and tex.rstrip().endswith("\\end{tabular}")
+    assert tex.startswith("% Figures: each run's last evaluation") and "\n% Units:" in tex and tex.rstrip().endswith("\\end{tabular}")
     assert tex.count("\\begin{tabular}{lcccc}") == 1 and tex.count("\\begin{tabular}{lccc}") == 1  # + paired table
 
 

@@ -12,6 +12,7 @@ from foodmtl.errors import ConfigError
 from foodmtl.tracking.local import read_jsonl
 
 WANDB_PREFIX = "wandb:"
+TEST, EVAL = "test", "eval"
 
 
 @dataclass
@@ -21,10 +22,16 @@ class Run:
     group: str                   # tracking.group, else the experiment (as W&B groups it)
     seed: int
     config: dict[str, Any]       # the resolved config
-    final: dict[str, float]      # last evaluation, e.g. {"dish/top1": 0.81}
+    final: dict[str, float]      # last evaluation on data.eval_split, e.g. {"dish/top1": 0.81}
     history: list[dict[str, Any]]  # metrics.jsonl records (step, train/..., weight/..., eval/...)
     where: str                   # run folder or W&B URL
     units: dict[str, str] = field(default_factory=dict)  # task -> unit of its values (summary's "units")
+    test: dict[str, float] = field(default_factory=dict)  # best.pt on data.test_split, scored once at the end
+
+    def figures(self, split: str) -> dict[str, float]:
+        """The run's figures on ``split``: ``test`` (the selected model on the test split) or ``eval``
+        (its last evaluation on ``data.eval_split``, the split model selection read)."""
+        return self.test if split == TEST else self.final
 
 
 def load_group(source: str, group: str | None = None) -> list[Run]:
@@ -57,7 +64,8 @@ def local_runs(root: Path, group: str | None = None) -> list[Run]:
         config = yaml.safe_load((folder / "config.yaml").read_text())
         summary = json.loads(summary_path.read_text())
         history = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
-        runs.append(make_run(config, summary.get("final") or {}, history, str(folder), summary.get("units") or {}))
+        runs.append(make_run(config, summary.get("final") or {}, history, str(folder), summary.get("units") or {},
+                             summary.get("test") or {}))
     return [r for r in runs if group is None or r.group == group]
 
 
@@ -71,16 +79,18 @@ def wandb_runs(path: str, group: str | None = None) -> list[Run]:
         history = [{k: v for k, v in row.items() if v is not None} for row in run.scan_history()]
         evals = [row for row in history if any(k.startswith("eval/") for k in row)]
         final = {k[len("eval/"):]: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("eval/")}
-        runs.append(make_run(dict(run.config), final, history, run.url, dict(run.summary.get("units") or {})))
+        test = {k[len("test/"):]: v for k, v in dict(run.summary).items() if k.startswith("test/")}
+        runs.append(make_run(dict(run.config), final, history, run.url, dict(run.summary.get("units") or {}), test))
     return runs
 
 
 def make_run(config: dict[str, Any], final: dict[str, float], history: list[dict], where: str,
-             units: dict[str, str] | None = None) -> Run:
+             units: dict[str, str] | None = None, test: dict[str, float] | None = None) -> Run:
     tracking = config.get("tracking") or {}
     return Run(name=str(config.get("run")), method=method_name(config),
                group=tracking.get("group") or config.get("experiment"), seed=int(config["train"]["seed"]),
-               config=config, final=final, history=history, where=where, units=dict(units or {}))
+               config=config, final=final, history=history, where=where, units=dict(units or {}),
+               test=dict(test or {}))
 
 
 def method_name(config: dict[str, Any]) -> str:

@@ -45,7 +45,8 @@ def render(summary: Summary, fmt: str = "markdown") -> str:
 
 def legend(summary: Summary, style: Style) -> list[str]:
     up, down = style.arrows["max"].strip(), style.arrows["min"].strip()
-    lines = [f"Units: classification and segmentation metrics in % (fractions × 100, in every format); "
+    lines = [summary.figures] if summary.figures else []
+    lines += [f"Units: classification and segmentation metrics in % (fractions × 100, in every format); "
              f"regression metrics in their task's unit (in the header; MAE % in percent). {up} higher / "
              f"{down} lower is better.",
              "Cells: mean ± sample std over seeds [95 % t-interval of the mean]; – where one seed gives none. "
@@ -136,14 +137,14 @@ def csv(summary: Summary) -> str:
     for method in summary.methods:
         rows += [csv_row(summary, method, v) for v in summary.values if summary.cells[method, v].n]
         if method in summary.multi:
-            rows.append({METHOD: method, "value": RANK, "unit": "", "direction": "min",
+            rows.append({METHOD: method, "split": summary.split, "value": RANK, "unit": "", "direction": "min",
                          "seeds": " ".join(map(str, summary.seeds[method])), "mean": summary.mean_rank(method)})
     return pd.DataFrame(rows).to_csv(index=False, float_format="%.6g")
 
 
 def csv_row(summary: Summary, method: str, value: str) -> dict:
     est = summary.cells[method, value]
-    row = {METHOD: method, "value": value, "unit": summary.unit(value), "direction": summary.directions[value],
+    row = {METHOD: method, "split": summary.split, "value": value, "unit": summary.unit(value), "direction": summary.directions[value],
            "seeds": " ".join(map(str, summary.seeds[method])), "n": est.n, "mean": est.mean, "std": est.std,
            "ci_low": est.low, "ci_high": est.high}
     if method in summary.multi:

@@ -35,7 +35,7 @@ from scipy.stats import rankdata
 
 from foodmtl.errors import ConfigError
 from foodmtl.utils.registry import unknown_name_error
-from foodmtl.analysis.runs import Run
+from foodmtl.analysis.runs import EVAL, TEST, Run
 from foodmtl.analysis.seed_stats import Estimate, estimate, paired_difference
 from foodmtl.tasks import Direction, metric_direction, metric_is_fraction, metric_unit
 
@@ -61,6 +61,8 @@ class Summary:
     reference: str | None                       # the method the others are paired with; None: no comparison
     paired: dict[tuple[str, str], Estimate]     # (compared method, value) -> method minus reference
     units: dict[str, str] = field(default_factory=dict)  # value -> its display unit ("" where none is known)
+    split: str = ""                             # the runs' split the figures are on: test | eval
+    figures: str = ""                           # which split and model the figures are (``figures_note``)
 
     def unit(self, value: str) -> str:
         return self.units.get(value, "")
@@ -127,9 +129,37 @@ def runs_units(runs: list[Run]) -> dict[str, str]:
     return units
 
 
-def runs_frame(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: method, seed, run name, then its final metrics."""
-    return pd.DataFrame([{METHOD: r.method, "seed": r.seed, "run": r.name, **r.final} for r in runs])
+def reported_split(runs: list[Run], split: str | None = None) -> str:
+    """The split a table reports: ``split`` when given, else ``test`` where every run scored its
+    selected model on a test split, ``eval`` where none did; runs that differ are refused, so test
+    and validation figures never share a table."""
+    if split not in (None, TEST, EVAL):
+        raise unknown_name_error("split", split, [TEST, EVAL])
+    tested = [r.name for r in runs if r.test]
+    if split == TEST and len(tested) < len(runs):
+        missing = [r.name for r in runs if not r.test]
+        raise ConfigError(f"{len(missing)} run(s) have no test figures ({', '.join(missing[:3])}); "
+                          "their config set no data.test_split apart from data.eval_split: use --split eval")
+    if split is None and 0 < len(tested) < len(runs):
+        raise ConfigError(f"{len(tested)} of {len(runs)} runs scored a test split (e.g. {tested[0]}) and the others "
+                          "did not: choose the figures with --split test|eval, or the runs with --where")
+    return split or (TEST if tested else EVAL)
+
+
+def figures_note(runs: list[Run], split: str) -> str:
+    """What the figures are, for the legend: the split, and how each run's model was chosen."""
+    def values(section: str, key: str) -> str:
+        return "/".join(sorted({str((r.config.get(section) or {}).get(key)) for r in runs}))
+
+    if split == TEST:
+        return (f"Figures: each run's best.pt (chosen on the {values('data', 'eval_split')} split by "
+                f"{values('train', 'best_metric')}) scored once on the {values('data', 'test_split')} split.")
+    return f"Figures: each run's last evaluation on its eval split ({values('data', 'eval_split')})."
+
+
+def runs_frame(runs: list[Run], split: str = EVAL) -> pd.DataFrame:
+    """One row per run: method, seed, run name, then its figures on ``split`` (``Run.figures``)."""
+    return pd.DataFrame([{METHOD: r.method, "seed": r.seed, "run": r.name, **r.figures(split)} for r in runs])
 
 
 def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> list[str]:
@@ -146,7 +176,7 @@ def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> lis
 
 
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: str | None = None,
-              units: dict[str, str] | None = None) -> Summary:
+              units: dict[str, str] | None = None, split: str = "", figures: str = "") -> Summary:
     """Every figure of the table; ``reference``: None for ``uniform`` where it ran, else no comparison;
     ``units``: task -> unit (``runs_units``)."""
     columns = metric_columns(frame, metrics)
@@ -169,7 +199,8 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: 
     return Summary(methods=methods, columns=columns, directions=directions, delta_over=list(baselines),
                    seeds={m: sorted(per_seed[m].index) for m in methods}, cells=cells,
                    ranks=column_ranks(cells, multi, columns, directions), reference=reference, paired=paired,
-                   units={v: "%" if v == DELTA else metric_unit(v, units or {}) for v in values})
+                   units={v: "%" if v == DELTA else metric_unit(v, units or {}) for v in values}, split=split,
+                   figures=figures)
 
 
 def check_one_run_per_seed(frame: pd.DataFrame) -> None:

@@ -23,6 +23,9 @@ def register(sub) -> None:
                                                 "metric(s) of every task)")
     p.add_argument("--reference", help="method the others are compared with seed by seed (default: uniform "
                                        "where it ran)")
+    p.add_argument("--split", choices=["test", "eval"],
+                   help="test: each run's best.pt scored on data.test_split; eval: its last evaluation on "
+                        "data.eval_split (default: test where every run has it, eval where none has)")
     p.add_argument("--out", help="also write the table to this file")
     p.set_defaults(func=run)
 
@@ -34,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
 
     from foodmtl.analysis.comparable import check_comparable, select
     from foodmtl.analysis.table_formats import render
-    from foodmtl.analysis.tables import runs_frame, runs_units, summarize
+    from foodmtl.analysis.tables import figures_note, reported_split, runs_frame, runs_units, summarize
 
     runs = select(runs, args.where)
     check_comparable(runs)
-    text = render(summarize(runs_frame(runs), args.metrics, args.reference, runs_units(runs)), args.format)
+    split = reported_split(runs, args.split)
+    summary = summarize(runs_frame(runs, split), args.metrics, args.reference, runs_units(runs), split,
+                        figures_note(runs, split))
+    text = render(summary, args.format)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)
