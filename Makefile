@@ -20,13 +20,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
-# SynthFood version 2 added the Nutrition5k part: an older data/synthfood is drawn again.
-SYNTHFOOD_V2 := $(SYNTHFOOD)/nutrition5k/metadata/ingredients_metadata.csv
+# SynthFood version 3 added its validation list: an older data/synthfood is drawn again.
+SYNTHFOOD_V3 := $(SYNTHFOOD)/val.txt
 
-$(SYNTHFOOD_V2): | $(STAMP)
+$(SYNTHFOOD_V3): | $(STAMP)
 	$(BIN)/python data_prep/make_synthfood.py --out $(SYNTHFOOD) --overwrite
 
-synthfood: $(SYNTHFOOD_V2)
+synthfood: $(SYNTHFOOD_V3)
 
 demo: $(STAMP) synthfood
 	$(BIN)/foodmtl train experiments/synthfood/demo.yaml

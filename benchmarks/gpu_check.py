@@ -427,8 +427,13 @@ def collect_train(check: Check, outcomes: list[Outcome], samples: list[tuple[flo
 
 
 def train_images(check: Check) -> int | None:
-    listing = check.work / "synthfood_d" / "food101" / "meta" / "train.txt"
-    return len(listing.read_text().split()) if listing.is_file() else None
+    """The images the run trains on: Food-101's train list less SynthFood's validation list."""
+    root = check.work / "synthfood_d"
+    listing, validation = root / "food101" / "meta" / "train.txt", root / "val.txt"
+    if not listing.is_file():
+        return None
+    held = set(validation.read_text().split()) if validation.is_file() else set()
+    return len(set(listing.read_text().split()) - held)
 
 
 RANK_LINE = re.compile(r"rank (\d+) of (\d+): (\w+) backend, device (\S+)")

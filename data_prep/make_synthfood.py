@@ -24,12 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="of each dish's training images, listed in val.txt as the validation split")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         out = generate_synthfood(args.out, args.dishes, args.per_dish, args.size, args.seed,
-                                 args.test_fraction, overwrite=args.overwrite)
+                                 args.test_fraction, overwrite=args.overwrite, val_fraction=args.val_fraction)
     except (FileExistsError, ValueError) as exc:
         print(f"make_synthfood: {exc}", file=sys.stderr)
         return 2

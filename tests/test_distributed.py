@@ -41,12 +41,12 @@ def with_corrupt_training_images(root: Path, folder: Path, n: int) -> Path:
 
 @pytest.fixture(scope="module")
 def ddp_run(synthfood_root, tmp_path_factory):
-    """2 ranks x 3 batches of 13 = the 78 training images once per epoch (no padding, none dropped)."""
+    """2 ranks x 3 batches of 12 = the 72 training images once per epoch (no padding, none dropped)."""
     tmp = tmp_path_factory.mktemp("ddp")
     data = with_corrupt_training_images(synthfood_root, tmp, CORRUPT)
     torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp), f"data.root={data}",
              f"output_dir={tmp}/runs", "run=ddp", f"train.epochs={EPOCHS}", "weighting.name=uncertainty",
-             "data.batch_size=13")
+             "data.batch_size=12")
     return tmp
 
 

@@ -288,7 +288,7 @@ def test_readme_resume_example_works_as_written(tmp_path, monkeypatch):
     """Run where data/synthfood is a small SynthFood (36 training images: one batch of the demo's 32)."""
     from foodmtl.synthfood.generate import generate_synthfood
 
-    generate_synthfood(tmp_path / "data" / "synthfood", dishes=6, per_dish=7, size=64, seed=0)
+    generate_synthfood(tmp_path / "data" / "synthfood", dishes=6, per_dish=9, size=64, seed=0)
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")
     monkeypatch.chdir(tmp_path)
     first, again = documented_commands("run=manual-x2")

@@ -64,7 +64,8 @@ def test_layout_parses_with_the_project_readers(root):
     assert {Path(p).stem for p in seg.frame["image"]} == {Path(p).stem for p in food.frame["image"]}
     classes = lines(root / "food101" / "meta" / "classes.txt")
     assert lines(root / "food101" / "meta" / "labels.txt") == [c.replace("_", " ").capitalize() for c in classes]
-    assert json.loads((root / "synthfood.json").read_text()) == {**TINY, "test_fraction": 0.2, "version": 2}
+    assert json.loads((root / "synthfood.json").read_text()) == {**TINY, "test_fraction": 0.2, "val_fraction": 0.1,
+                                                                   "version": 3}
     assert not list(root.parent.glob("*.tmp-*"))
 
 

@@ -47,13 +47,13 @@ def runs_dir(synthfood_root, tmp_path_factory):
 
 @pytest.fixture
 def known_dir(runs_dir, tmp_path):
-    """The real run folders with their final metrics replaced by KNOWN."""
+    """The real run folders with their figures (the last evaluation and best.pt's on test) replaced by KNOWN."""
     folder = tmp_path / "abl"
     shutil.copytree(runs_dir, folder, ignore=shutil.ignore_patterns("checkpoints"))
     for name, values in KNOWN.items():
         summary = json.loads((folder / name / "summary.json").read_text())
         keys = ("dish/top1", "ingredients/f1_micro", "ingredients/mAP")
-        summary["final"] = {k: v for k, v in zip(keys, values) if v is not None}
+        summary["final"] = summary["test"] = {k: v for k, v in zip(keys, values) if v is not None}
         (folder / name / "summary.json").write_text(json.dumps(summary))
     return folder
 
@@ -155,7 +155,7 @@ def test_csv_and_latex(known_dir, tmp_path, capsys):
     assert ("uncertainty & \\textbf{50.00 $\\pm$ -- [--]} & \\textbf{+25.00 $\\pm$ -- [--]} & \\textbf{1.00} "
             "& 1 \\\\") in tex
     assert "single-task (dish)" not in tex and "single-task (ingredients) & 40.00 $\\pm$ -- [--] & -- & -- & 1" in tex
-    assert tex.startswith("% Figures: each run's last evaluation") and "\n% Units:" in tex and tex.rstrip().endswith("\\end{tabular}")
+    assert tex.startswith("% Figures: each run's best.pt (chosen on the val split") and "\n% Units:" in tex and tex.rstrip().endswith("\\end{tabular}")
     assert tex.count("\\begin{tabular}{lcccc}") == 1 and tex.count("\\begin{tabular}{lccc}") == 1  # + paired table
 
 
@@ -437,7 +437,7 @@ def test_wandb_runs_read_final_metrics_from_the_history(runs_dir, monkeypatch, c
     assert calls == [("ent/proj", {"state": "finished", "group": "abl"})]
     local = {r.name: r for r in load_group(str(runs_dir))}
     for run in runs:
-        assert run.final == pytest.approx(local[run.name].final)
+        assert run.final == pytest.approx(local[run.name].final) and run.test == local[run.name].test != {}
         assert run.history == local[run.name].history
     capsys.readouterr()
     monkeypatch.setattr("foodmtl.analysis.wandb_api.require_api", lambda source: None)  # no key or server here

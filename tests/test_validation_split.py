@@ -9,6 +9,7 @@ from foodmtl.data.builder import read_source
 from foodmtl.data.sets.foodx251 import read_foodx251
 from foodmtl.data.validation import carve_validation, with_test_split, with_validation
 from foodmtl.errors import ConfigError
+from foodmtl.synthfood.generate import generate_synthfood
 
 
 def frame(counts: dict[str, int], split: str = "train") -> pd.DataFrame:
@@ -41,12 +42,14 @@ def test_a_release_val_is_kept_and_a_withheld_test_is_replaced_by_it():
     assert swapped["split"].value_counts().to_dict() == {"train": 5, "val": 5, "test": 4, "test-unlabelled": 3}
 
 
-def test_a_run_that_selects_on_val_trains_without_the_carved_images(synthfood_root):
-    cfg = DataConfig(root=str(synthfood_root), eval_split="val", val_fraction=0.25)
-    parts = read_source(SourceConfig("synthfood", str(synthfood_root)), cfg, seed=0)
+def test_a_run_that_selects_on_val_trains_without_the_carved_images(tmp_path):
+    root = str(generate_synthfood(tmp_path / "s", dishes=4, per_dish=10, size=32, val_fraction=0))  # no val.txt
+    cfg = DataConfig(root=root, eval_split="val", val_fraction=0.25)
+    parts = read_source(SourceConfig("synthfood", root), cfg, seed=0)
     assert len(parts.eval) > 0 and not set(parts.eval["image"]) & set(parts.train["image"])
-    whole = read_source(SourceConfig("synthfood", str(synthfood_root)), DataConfig(root=str(synthfood_root)), 0)
-    assert len(parts.train) + len(parts.eval) == len(whole.train)   # carved from train, test untouched
+    whole = read_source(SourceConfig("synthfood", root), DataConfig(root=root, eval_split="test", test_split=None), 0)
+    assert len(parts.train) + len(parts.eval) == len(whole.train)   # carved from train
+    assert parts.test["image"].tolist() == whole.eval["image"].tolist()   # test untouched
 
 
 def test_val_fraction_out_of_range_is_a_config_error():

@@ -79,8 +79,9 @@ def wandb_runs(path: str, group: str | None = None) -> list[Run]:
         history = [{k: v for k, v in row.items() if v is not None} for row in run.scan_history()]
         evals = [row for row in history if any(k.startswith("eval/") for k in row)]
         final = {k[len("eval/"):]: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("eval/")}
-        test = {k[len("test/"):]: v for k, v in dict(run.summary).items() if k.startswith("test/")}
-        runs.append(make_run(dict(run.config), final, history, run.url, dict(run.summary.get("units") or {}), test))
+        summary = run.summary  # what the trainer's summary sent, as in summary.json
+        runs.append(make_run(dict(run.config), final, history, run.url, dict(summary.get("units") or {}),
+                             dict(summary.get("test") or {})))
     return runs
 
 

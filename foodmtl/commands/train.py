@@ -19,10 +19,27 @@ def run(args: argparse.Namespace) -> int:
     with stopping_before_training():  # until training starts, a signal ends the process with one line
         run_dir, final = checked_train(args)
     if int(os.environ.get("RANK", "0")) == 0:
-        from foodmtl.commands.report import metrics_table
-
-        print(f"\nrun folder: {run_dir}\n{metrics_table(final)}")
+        print(f"\nrun folder: {run_dir}\n{final_report(run_dir, final)}")
     return 0
+
+
+def final_report(run_dir: Path, final: dict[str, float]) -> str:
+    """The last evaluation on the eval split and, where the run has one, best.pt on the test split,
+    as the run folder's config.yaml and summary.json hold them."""
+    import json
+
+    import yaml
+
+    from foodmtl.commands.report import metrics_table
+
+    data = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("data") or {}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    text = f"eval split ({data.get('eval_split')}), last evaluation:\n{metrics_table(final)}"
+    if summary.get("test"):
+        tested = summary["tested"]
+        text += (f"\n\ntest split ({tested['split']}), best.pt of step {tested['step']}:\n"
+                 f"{metrics_table(summary['test'])}")
+    return text
 
 
 def checked_train(args: argparse.Namespace) -> tuple[Path, dict[str, float]]:

@@ -19,6 +19,7 @@ class SourceConfig:
     weight: float = 1.0                 # relative share of each training epoch drawn from this source
     train_split: str | None = None      # None: data.train_split
     eval_split: str | None = None       # None: data.eval_split
+    test_split: str | None = None       # None: data.test_split
 
 
 @dataclass
@@ -31,7 +32,10 @@ class DataConfig:
     # sample keeps only the labels its source has.
     sources: list[SourceConfig] = field(default_factory=list)
     train_split: str = "train"
-    eval_split: str = "test"
+    # Model selection (best.pt, train.best_metric) reads eval_split, evaluated after every epoch; the
+    # test split is scored once, with best.pt, at the end (summary.json "test"); null or the eval split: none.
+    eval_split: str = "val"
+    test_split: str | None = "test"
     image_size: int = 128
     batch_size: int = 32
     eval_batch_size: int = 64
@@ -179,11 +183,26 @@ def validate(cfg: Config) -> None:
         if source.ingredient_list not in INGREDIENT_LISTS:
             raise ConfigError(f"data.sources[{i}].ingredient_list={source.ingredient_list!r}; "
                               f"choose one of {', '.join(INGREDIENT_LISTS)}")
+    for where, splits in split_choices(cfg):
+        if splits["test"] is not None and splits["test"] == splits["train"]:
+            raise ConfigError(f"{where}test_split={splits['test']!r} is the training split; name a held-out split "
+                              "(or null for none)")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction={cfg.data.val_fraction} must lie in [0, 1)")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")
     validate_transfer(cfg)
+
+
+def split_choices(cfg: Config) -> list[tuple[str, dict[str, str | None]]]:
+    """(config prefix, {train, eval, test: split name}) of the data and of each source that names its own."""
+    data = cfg.data
+    base = {"train": data.train_split, "eval": data.eval_split, "test": data.test_split}
+    out = [("data.", base)]
+    for i, s in enumerate(data.sources):
+        own = {"train": s.train_split, "eval": s.eval_split, "test": s.test_split}
+        out.append((f"data.sources[{i}].", {k: own[k] or base[k] for k in base}))
+    return out
 
 
 def validate_transfer(cfg: Config) -> None:

@@ -72,6 +72,7 @@ class DataBundle:
     tasks: list[TaskSpec]
     train: FoodDataset
     eval: FoodDataset
+    test: FoodDataset | None = None       # data.test_split, scored once at the end (None: no test split)
     train_weights: list[float] | None = None  # per-sample draw weights of a mixed run
     notes: list[str] = field(default_factory=list)  # what each source's reader noticed (SampleTable.notes)
 
@@ -87,14 +88,22 @@ class SourceSplits:
     source: SourceConfig
     train: pd.DataFrame
     eval: pd.DataFrame
+    test: pd.DataFrame | None
     vocab: dict[str, list[str]]
     notes: list[str]
+
+
+def test_split_of(source: SourceConfig, cfg: DataConfig) -> str | None:
+    """The split scored once at the end, or None where there is none apart from the eval split."""
+    split = source.test_split or cfg.test_split
+    return None if split == (source.eval_split or cfg.eval_split) else split
 
 
 def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplits:
     options = sets.LoadOptions(taxonomy=source.taxonomy, ingredient_list=source.ingredient_list)
     table = sets.load(source.dataset, source.root, options)
-    wanted = (source.train_split or cfg.train_split, source.eval_split or cfg.eval_split)
+    test = test_split_of(source, cfg)
+    wanted = (source.train_split or cfg.train_split, source.eval_split or cfg.eval_split, *([test] if test else []))
     frame = with_test_split(table.frame, sets.test_split(source.dataset))
     if VAL in wanted:  # model selection on validation: the release's, or carved out of train
         frame = with_validation(frame, cfg.val_fraction, cfg.val_seed, "dish" if "dish" in frame else None)
@@ -106,7 +115,8 @@ def read_source(source: SourceConfig, cfg: DataConfig, seed: int) -> SourceSplit
             raise ConfigError(f"split '{split}' of {source.dataset} at {source.root} is empty; "
                               f"splits: {sorted(frame['split'].unique())}")
         parts.append(part)
-    return SourceSplits(source, parts[0], parts[1], table.vocab, [f"{source.dataset}: {n}" for n in table.notes])
+    return SourceSplits(source, parts[0], parts[1], parts[2] if test else None, table.vocab,
+                        [f"{source.dataset}: {n}" for n in table.notes])
 
 
 def sources_of(cfg: DataConfig) -> list[SourceConfig]:
@@ -120,13 +130,17 @@ def build_data(cfg: DataConfig, task_names: list[str], seed: int = 0,
     train = SampleTable(pd.concat([p.train for p in parts], ignore_index=True), vocab)
     tasks = fit_tasks(build_tasks(task_names, vocab, task_options), train)
     evaluation = SampleTable(pd.concat([p.eval for p in parts], ignore_index=True), vocab)
+    tests = [p.test for p in parts if p.test is not None]
+    test = SampleTable(pd.concat(tests, ignore_index=True), vocab) if tests else None
     weights = None
     if len(parts) > 1:  # each source gets its configured share of the draws, whatever its size
         weights = [p.source.weight / len(p.train) for p in parts for _ in range(len(p.train))]
     augment = train_transform(cfg.image_size, cfg.augment, elastic=cfg.elastic)
-    return DataBundle(tasks, FoodDataset(train, tasks, augment, cfg.strict),
-                      FoodDataset(evaluation, tasks, eval_transform(cfg.image_size), cfg.strict), weights,
-                      [note for p in parts for note in p.notes])
+    def held_out(table: SampleTable) -> FoodDataset:
+        return FoodDataset(table, tasks, eval_transform(cfg.image_size), cfg.strict)
+
+    return DataBundle(tasks, FoodDataset(train, tasks, augment, cfg.strict), held_out(evaluation),
+                      held_out(test) if test is not None else None, weights, [note for p in parts for note in p.notes])
 
 
 def train_loader(dataset: FoodDataset, batch_size: int, workers: int, seed: int = 0, rank: int = 0,

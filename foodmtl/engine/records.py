@@ -29,6 +29,7 @@ def evaluation_record(metrics: dict[str, float], raw: dict[str, float], epoch: i
 
 
 def summary_record(final: dict[str, float], state: Any) -> dict[str, Any]:
-    """summary.json's outcome of a run (``state``: the trainer's TrainState)."""
+    """summary.json's outcome of a run (``state``: the trainer's TrainState); ``final`` is the last
+    evaluation on the eval split (the trainer adds ``test``: best.pt on the test split)."""
     return {"final": final, "best": state.best, "steps": state.step, "epochs": state.epoch,
             "skipped_images": state.skipped, "nonfinite_skipped": state.nonfinite_skipped}

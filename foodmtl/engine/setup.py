@@ -57,6 +57,7 @@ class Loaders:
     tasks: list[TaskSpec]
     train: DataLoader
     eval: DataLoader
+    test: DataLoader | None  # data.test_split, scored once with best.pt at the end
 
 
 def build_loaders(cfg: Config, info: DistInfo) -> Loaders:
@@ -68,7 +69,10 @@ def build_loaders(cfg: Config, info: DistInfo) -> Loaders:
     require_training_steps(len(train), len(data.train), cfg, info.world)
     require_metric(cfg.train.best_metric, data.tasks)
     require_wandb_mode(cfg.tracking.wandb)
-    return Loaders(data.tasks, train, eval_loader(data.eval, cfg.data.eval_batch_size, cfg.data.num_workers, info))
+    def held_out(dataset: FoodDataset) -> DataLoader:
+        return eval_loader(dataset, cfg.data.eval_batch_size, cfg.data.num_workers, info)
+
+    return Loaders(data.tasks, train, held_out(data.eval), held_out(data.test) if data.test is not None else None)
 
 
 def build_objective(cfg: Config, tasks: list[TaskSpec], info: DistInfo, resuming: bool) -> tuple[Objective,

@@ -22,7 +22,7 @@ from foodmtl.config import Config, to_dict
 from foodmtl.engine.checkpoint import load_checkpoint
 from foodmtl.engine.distributed import (DistInfo, broadcast_buffers, broadcast_object, cleanup, init_distributed,
                                         sum_over_ranks)
-from foodmtl.engine.ema import Ema
+from foodmtl.engine.ema import Ema, model_state
 from foodmtl.engine.evaluate import evaluate
 from foodmtl.engine.finish import FinishedRun, log_checkpoints
 from foodmtl.engine.freeze import Unfreezing, build_freezer
@@ -70,6 +70,7 @@ class Trainer:
         cfg = self.cfg
         loaders = build_loaders(cfg, self.info)
         self.tasks, self.train_loader, self.eval_loader = loaders.tasks, loaders.train, loaders.eval
+        self.test_loader = loaders.test
         self.objective, self.init_report = build_objective(cfg, self.tasks, self.info, bool(self.plan.checkpoint))
         freezer = build_freezer(self.objective, cfg)  # before the optimizer: frozen weights get no group
         self.ema = Ema(self.objective, cfg.train.ema_decay)
@@ -88,6 +89,8 @@ class Trainer:
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", self.cfg.train.keep_checkpoints)
         if self.info.is_main:
             write_eval_list(self.run_dir, self.cfg.data.eval_split, self.eval_loader.dataset)
+            if self.test_loader is not None:
+                write_eval_list(self.run_dir, self.cfg.data.test_split, self.test_loader.dataset)
         if self.init_report:
             self.tracker.summary({"init_from": self.init_report})
 
@@ -104,8 +107,9 @@ class Trainer:
                                        self.tracker, self.state.step, self.info.device)
                 for work in AFTER_TRAINING:
                     work(finished)
+            test = self._test()
             self._sync_counts()
-            self.tracker.summary({**provenance(self.info.world), **summary_record(final, self.state),
+            self.tracker.summary({**provenance(self.info.world), **summary_record(final, self.state), **test,
                                   "units": task_units(self.tasks)})
             return final
         except BaseException as exc:
@@ -124,6 +128,7 @@ class Trainer:
             self._stop_if_signalled(saved=True)  # a signal during the evaluation: its checkpoint is on disk
             self.state.epoch += 1
             self.state.batch_in_epoch = 0
+        self.finished_before = not final and self.plan.in_place  # a finished run resumed: its records stand
         if not final:  # nothing left to train: report the restored model; a new run also saves it
             final = self._evaluate()[0] if self.plan.in_place else self.evaluate_and_checkpoint(epoch_done=False)
             self._stop_if_signalled(saved=True)
@@ -240,6 +245,25 @@ class Trainer:
     def _score(self, model: MultiTaskModel) -> tuple[dict[str, float], int]:
         return evaluate(model, self.eval_loader, self.info, self.cfg.train.amp, self.cfg.model.channels_last,
                         show_progress=self.cfg.train.progress)
+
+    def _test(self) -> dict[str, dict]:
+        """best.pt, the model chosen on ``data.eval_split``, scored once on ``data.test_split`` (every
+        rank, each on its shard): summary.json's ``test`` (the metrics, also logged as ``test/...`` at the
+        last step, unless a finished run was resumed: it logged them then) and ``tested`` (which checkpoint, step, split); {} where there is no test split."""
+        if self.test_loader is None:
+            return {}
+        broadcast_object(None, self.info)  # rank 0 has written best.pt
+        best = load_checkpoint(self.checkpoints.folder / "best.pt", self.info.device)
+        model = self.ema.reported
+        model.load_state_dict(model_state(best["objective"]))
+        metrics, skipped = evaluate(model, self.test_loader, self.info, self.cfg.train.amp,
+                                    self.cfg.model.channels_last, show_progress=self.cfg.train.progress)
+        if not self.finished_before:
+            self.tracker.log({**{f"test/{k}": v for k, v in metrics.items()}, "data/skipped_test": skipped},
+                             self.state.step)
+        log.info("test split %s: best.pt of step %d scored", self.cfg.data.test_split, best["step"])
+        return {"test": metrics, "tested": {"checkpoint": "best.pt", "step": best["step"], "epoch": best["epoch"],
+                                            "split": self.cfg.data.test_split}}
 
     def evaluate_and_checkpoint(self, epoch_done: bool = True) -> dict[str, float]:
         """``epoch_done``: the checkpoint marks the epoch as finished, so a resume starts the next one."""

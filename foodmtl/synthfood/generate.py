@@ -19,9 +19,13 @@ the dish's recipe in the taxonomy. ``generate_synthfood(out)`` writes::
     out/nutrition5k/metadata/dish_metadata_cafe1.csv, ingredients_metadata.csv,
         dish_ids/splits/rgb_{train,test}_ids.txt, imagery/realsense_overhead/dish_<id>/rgb.png
     out/taxonomy.csv                           dish,category,cuisine,ingredients (the recipe)
+    out/val.txt                                the validation split: <dish>/<id> keys of training images
     out/synthfood.json                         the generation parameters
 
-so the Food-101, FoodSeg103, Nutrition5k and taxonomy readers load it unchanged. Masks hold 0
+so the Food-101, FoodSeg103, Nutrition5k and taxonomy readers load it unchanged. The published
+layouts have train and test only; SynthFood's own ``val.txt`` names the training images that are its
+validation split (the last ``val_fraction`` of each dish's training images), which the SynthFood
+reader splits off (``foodmtl/data/sets/synthfood.py``). Masks hold 0
 for table and plate and k for ingredient k of category_id.txt.
 """
 from __future__ import annotations
@@ -38,7 +42,7 @@ from PIL import Image
 
 from foodmtl.synthfood.instances import write_instance_json
 
-VERSION = 2
+VERSION = 3  # 3: val.txt
 FIRST_ID = 100000  # image ids are numbers of 6+ digits, like Food-101's
 QUALITY = 90
 OCCLUSION = 0.3  # chance that a utensil lies across the plate
@@ -140,7 +144,7 @@ TABLES = ((190, 150, 105), (110, 75, 50), (120, 120, 125), (90, 120, 170), (215,
 
 
 def generate_synthfood(out: str | Path, dishes: int = 12, per_dish: int = 60, size: int = 128, seed: int = 0,
-                       test_fraction: float = 0.2, overwrite: bool = False) -> Path:
+                       test_fraction: float = 0.2, overwrite: bool = False, val_fraction: float = 0.1) -> Path:
     """Draw SynthFood into ``out`` and return its resolved path.
 
     The same arguments give the same bytes. Everything is written to ``<out>.tmp-<pid>`` first and
@@ -148,10 +152,11 @@ def generate_synthfood(out: str | Path, dishes: int = 12, per_dish: int = 60, si
     exists (unless ``overwrite``) and ValueError on bad arguments.
     """
     n_test = held_out_per_dish(dishes, per_dish, size, seed, test_fraction)
+    n_val = validation_per_dish(per_dish - n_test, val_fraction)
     settings = {"version": VERSION, "dishes": dishes, "per_dish": per_dish, "size": size, "seed": seed,
-                "test_fraction": test_fraction}
-    return write_whole(out, overwrite, settings,
-                       lambda tmp: write_synthfood(tmp, design_dishes(dishes, seed), per_dish, size, seed, n_test))
+                "test_fraction": test_fraction, "val_fraction": val_fraction}
+    return write_whole(out, overwrite, settings, lambda tmp: write_synthfood(
+        tmp, design_dishes(dishes, seed), per_dish, size, seed, n_test, n_val))
 
 
 def write_whole(out: str | Path, overwrite: bool, settings: dict, write: Callable[[Path], None]) -> Path:
@@ -182,6 +187,16 @@ def held_out_per_dish(dishes: int, per_dish: int, size: int, seed: int, test_fra
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     return min(per_dish - 1, max(1, round(per_dish * test_fraction)))
+
+
+def validation_per_dish(n_train: int, val_fraction: float) -> int:
+    """Validation images among a dish's ``n_train`` training images: at least one where
+    ``val_fraction`` > 0 and two are there, always leaving one to train on."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+    if val_fraction == 0 or n_train < 2:
+        return 0
+    return min(n_train - 1, max(1, round(n_train * val_fraction)))
 
 
 def ingredient_count(dishes: int) -> int:
@@ -260,14 +275,17 @@ def pick_recipes(count: int, n_ingredients: int, rng: np.random.Generator) -> li
     return recipes
 
 
-def write_synthfood(root: Path, menu: list[Dish], per_dish: int, size: int, seed: int, n_test: int) -> None:
-    """Images, masks, nutrition and list files of every dish under ``root``."""
+def write_synthfood(root: Path, menu: list[Dish], per_dish: int, size: int, seed: int, n_test: int,
+                    n_val: int = 0) -> None:
+    """Images, masks, nutrition and list files of every dish under ``root``; the last ``n_val``
+    training images of each dish listed in ``val.txt``."""
     food101, seg, n5k = root / "food101", root / "foodseg103" / "Images", root / "nutrition5k"
     for folder in [food101 / "meta", *(seg / kind / split for kind in ("img_dir", "ann_dir")
                                         for split in ("train", "test"))]:
         folder.mkdir(parents=True)
     lists: dict[str, dict[str, list[str]]] = {"train": {}, "test": {}}
     plates: list[tuple[str, str, dict[int, float]]] = []
+    validation: list[str] = []
     for p, dish in enumerate(menu):
         (food101 / "images" / dish.name).mkdir(parents=True)
         for j in range(per_dish):
@@ -283,8 +301,11 @@ def write_synthfood(root: Path, menu: list[Dish], per_dish: int, size: int, seed
             overhead.mkdir(parents=True)
             Image.fromarray(image).save(overhead / "rgb.png")
             lists[split].setdefault(dish.name, []).append(f"{dish.name}/{image_id}")
+            if per_dish - n_test - n_val <= j < per_dish - n_test:
+                validation.append(f"{dish.name}/{image_id}")
             plates.append((f"dish_{image_id}", split, plate_grams(mask)))
     write_lists(food101 / "meta", menu, lists)
+    (root / "val.txt").write_text("".join(f"{key}\n" for key in validation))
     names = [ingredient.name for ingredient in INGREDIENTS[:ingredient_count(len(menu))]]
     (root / "foodseg103" / "category_id.txt").write_text(
         "".join(f"{i}\t{name}\n" for i, name in enumerate(["background", *names])))

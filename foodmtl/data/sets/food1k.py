@@ -7,6 +7,8 @@ from foodmtl.data.sets.food2k import read_food1k
 from foodmtl.data.table import SampleTable
 from foodmtl.data.taxonomy import attach_taxonomy, load_taxonomy
 
+TEST_SPLIT = "val"  # the test images carry no labels: the release's val is the test, validation is carved from train
+
 
 def load(root: str, options: LoadOptions) -> SampleTable:
     """Dish only by default (classes are ids: the release names none)."""

@@ -3,7 +3,9 @@
 json + the Nutrition5k layout's per-image ingredients, mass, calories and macros, joined by image id.
 
 A SynthFood written before version 2 has no Nutrition5k part: its ingredients are the taxonomy's
-recipes, and it labels no regression task.
+recipes, and it labels no regression task. Since version 3 its ``val.txt`` (``<dish>/<id>`` keys of
+training images) is the validation split; an older one has none, so a run asking for ``val`` carves it
+(data/validation.py).
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from foodmtl.data.paths import require_path
+from foodmtl.data.formats.split_lists import require_listed_once
+from foodmtl.data.paths import numbered_lines, require_path
+from foodmtl.errors import DataError
 from foodmtl.data.sets import LoadOptions
 from foodmtl.data.sets.coco_instances import read_coco_instances
 from foodmtl.data.sets.food101 import read_food101
@@ -35,7 +39,22 @@ def load(root: str, options: LoadOptions) -> SampleTable:
     attach_instances(table, image_id, root_path / "foodseg103")
     if (root_path / "nutrition5k").is_dir():
         attach_nutrition(table, image_id, read_nutrition5k(root_path / "nutrition5k"))
+    if (root_path / "val.txt").is_file():
+        split_validation(table, root_path / "val.txt")
     return table
+
+
+def split_validation(table: SampleTable, listing: Path) -> None:
+    """The training images ``listing`` names (``<dish>/<id>`` a line) become the ``val`` split."""
+    frame = table.frame
+    keys = frame["image"].map(lambda p: f"{Path(p).parent.name}/{Path(p).stem}")
+    train = frame["split"] == "train"
+    listed = numbered_lines(listing)
+    require_listed_once(listing, listed, what="image")
+    unknown = listed[~listed.isin(keys[train])]
+    if len(unknown):
+        raise DataError(listing, f"'{unknown.iloc[0]}' is no training image", line=int(unknown.index[0]))
+    frame.loc[train & keys.isin(listed), "split"] = "val"
 
 
 def attach_instances(table: SampleTable, image_id: pd.Series, foodseg: Path) -> None:
