@@ -191,6 +191,7 @@ def test_simplex_spaces_the_named_tasks_weights_evenly_summing_to_their_count(tm
     ({"weights": [{"dish": 1, "ingredients": 1, "cuisine": 1}, {"dish": 1.0, "ingredients": 1, "cuisine": 1}]},
      "repeat a vector"),
     ({"simplex": {"steps": 0}}, "steps (a whole number >= 1)"),
+    ({"simplex": {"steps": 2, "tasks": "dish"}}, "optionally tasks (a list)"),
     ({"simplex": {"steps": 2, "tasks": ["dish"]}}, "name at least two different tasks"),
     ({"grid": 3}, "scalarization takes one of weights")])
 def test_bad_scalarization_is_one_error_line_before_any_run(tmp_path, capsys, scalarization, message):

@@ -57,10 +57,12 @@ def read_scalarization(raw: Any, where: str) -> Scalarization | None:
         return Scalarization(weights=tuple(vectors))
     simplex = raw["simplex"]
     steps = simplex.get("steps") if isinstance(simplex, dict) else None
-    if set(simplex or {}) - {"steps", "tasks"} or not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ConfigError(f"{where}: scalarization.simplex takes steps (a whole number >= 1) and optionally tasks, "
-                          f"not {simplex}")
-    return Scalarization(steps=steps, tasks=tuple(simplex.get("tasks") or ()))
+    tasks = simplex.get("tasks") if isinstance(simplex, dict) else None
+    if (set(simplex or {}) - {"steps", "tasks"} or not isinstance(steps, int) or isinstance(steps, bool) or steps < 1
+            or not isinstance(tasks, (list, type(None)))):
+        raise ConfigError(f"{where}: scalarization.simplex takes steps (a whole number >= 1) and optionally tasks "
+                          f"(a list), not {simplex}")
+    return Scalarization(steps=steps, tasks=tuple(tasks or ()))
 
 
 def methods(spec: Scalarization, tasks: list[str]) -> dict[str, list[str]]:
