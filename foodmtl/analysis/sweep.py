@@ -10,6 +10,7 @@ A sweep file (``experiments/ablations/*.yaml``)::
       uniform: [weighting.name=uniform]
       manual: [weighting.name=manual, weighting.options.weights.ingredients=4]
     single_task: [dish, ingredients]       # run "single-<task>-s<seed>": tasks=[<task>], uniform
+    scalarization: {simplex: {steps: 4}}   # manual-weight methods over a weight grid (analysis/scalarization.py)
 
 Each run is a ``foodmtl train`` argument list, so the same grid runs locally in sequence,
 or is emitted as torchrun commands, a SLURM array script or a W&B sweep file.
@@ -37,6 +38,7 @@ from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
 from foodmtl.errors import Preempted
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.tasks import TASK_KINDS, get_kind
+from foodmtl.analysis.scalarization import Scalarization, read_scalarization, with_points
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class SweepSpec:
     methods: dict[str, list[str]] = field(default_factory=dict)
     single_task: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    scalarization: Scalarization | None = None
 
 
 @dataclass
@@ -67,21 +70,27 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not path.is_file():
         raise FileNotFoundError(f"sweep file not found: {path}")
     raw = read_yaml(path)
-    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides"}
+    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides", "scalarization"}
     if unknown:
         raise ConfigError(f"{path}: unknown sweep keys {sorted(unknown)}")
     missing = [k for k in ("base", "group", "seeds") if k not in raw]
-    if missing or not (raw.get("methods") or raw.get("single_task")):
-        raise ConfigError(f"{path}: a sweep needs base, group, seeds and methods or single_task")
+    if missing or not (raw.get("methods") or raw.get("single_task") or raw.get("scalarization")):
+        raise ConfigError(f"{path}: a sweep needs base, group, seeds and methods, single_task or scalarization")
     methods = {str(name): list(overrides or []) for name, overrides in (raw.get("methods") or {}).items()}
     return SweepSpec(path=path, base=Path(os.path.normpath(path.parent / raw["base"])), group=str(raw["group"]),
                      seeds=[int(s) for s in raw["seeds"]], methods=methods,
-                     single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []))
+                     single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []),
+                     scalarization=read_scalarization(raw.get("scalarization"), str(path)))
 
 
 def expand(spec: SweepSpec) -> list[SweepRun]:
-    """Every grid point, methods first; each config is loaded (so validated) here, before any run."""
-    points = [(f"{m}-s{seed}", seed, extra) for m, extra in spec.methods.items() for seed in spec.seeds]
+    """Every grid point (methods, scalarization points, baselines); each config is loaded (so
+    validated) here, before any run."""
+    methods = spec.methods
+    if spec.scalarization:
+        tasks = load_config(spec.base, spec.overrides).tasks
+        methods = with_points(spec.methods, spec.scalarization, tasks)
+    points = [(f"{m}-s{seed}", seed, extra) for m, extra in methods.items() for seed in spec.seeds]
     points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
                for t in spec.single_task for seed in spec.seeds]
     runs = []

@@ -5,7 +5,8 @@ markdown / LaTeX: a legend (units, directions, what each figure is), the main ta
 in LaTeX ``^{+}``/``^{-}``, where the paired difference to the reference is significantly
 better/worse), then the paired differences to the reference. The LaTeX legend is ``%`` comments
 to turn into a caption. CSV: one tidy row per (method, value) with the same figures in the same
-units and a ``unit`` column, plus a ``mean rank`` row per multi-task method.
+units and a ``unit`` column, plus a ``mean rank`` row per multi-task method; with scalarization
+runs, a legend line and a CSV column ``front_dominates`` say which methods their front dominates.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from foodmtl.analysis.scalarization import PREFIX, is_scalarization
 from foodmtl.analysis.seed_stats import Estimate
 from foodmtl.analysis.tables import DEFAULT_REFERENCE, DELTA, METHOD, RANK, Summary
 
@@ -64,12 +66,29 @@ def legend(summary: Summary, style: Style) -> list[str]:
         lines.append(f"No paired comparison: the default reference {DEFAULT_REFERENCE} did not run (choose one with "
                      "--reference).")
     lines.append(f"Mean rank: over the {len(summary.columns)} metric columns among the multi-task methods (1 = best).")
+    if summary.front_dominates:
+        lines.append(front_line(summary, style))
     if summary.resolution:
         widest, median, spread = summary.resolution
         ratios = f" (ratios {widest / spread:.2f}, {median / spread:.2f})" if spread > 0 else ""
         lines.append(f"Resolution: 95 % half-widths of Δm% up to {widest:.2f} points, median {median:.2f}, against a "
                      f"spread of {spread:.2f} points between the best and the worst multi-task method{ratios}.")
     return lines
+
+
+def front_line(summary: Summary, style: Style) -> str:
+    """Which methods the linear-scalarization front dominates (``foodmtl.analysis.pareto``)."""
+    points = [m for m in summary.front_dominates if is_scalarization(m)]
+    on_front = [m for m in points if not summary.front_dominates[m]]
+    others = [m for m in summary.front_dominates if m not in points]
+
+    def listed(methods: list[str]) -> str:
+        return ", ".join(style.escape(m) for m in methods) or "none"
+
+    return (f"Front: the {len(on_front)} of {len(points)} {PREFIX}* methods (fixed manual weights) that no other "
+            f"dominates on the means of the {len(summary.columns)} metric columns (at least as good on every "
+            f"column, better on one). It dominates {listed([m for m in others if summary.front_dominates[m]])}; "
+            f"not {listed([m for m in others if not summary.front_dominates[m]])}.")
 
 
 def main_table(summary: Summary, style: Style) -> str:
@@ -150,6 +169,8 @@ def csv_row(summary: Summary, method: str, value: str) -> dict:
     if method in summary.multi:
         row |= {"best": summary.is_best(method, value), "rank": summary.ranks.get((method, value)),
                 "reference": summary.reference}
+    if method in summary.front_dominates:
+        row["front_dominates"] = summary.front_dominates[method]
     diff = summary.paired.get((method, value))
     if diff is not None:
         row |= {"paired_seeds": " ".join(map(str, summary.paired_seeds(method))), "paired_n": diff.n,

@@ -63,6 +63,8 @@ class Summary:
     units: dict[str, str] = field(default_factory=dict)  # value -> its display unit ("" where none is known)
     split: str = ""                             # the runs' split the figures are on: test | eval
     figures: str = ""                           # which split and model the figures are (``figures_note``)
+    front_dominates: dict[str, bool] = field(default_factory=dict)  # multi-task method -> a scalarization front
+    #                                             point dominates it (``analysis/pareto.py``); empty: no front
 
     def unit(self, value: str) -> str:
         return self.units.get(value, "")

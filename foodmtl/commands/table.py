@@ -36,14 +36,15 @@ def run(args: argparse.Namespace) -> int:
     runs = load_group(args.source, args.group)  # before pandas is imported: a wandb: source fails in ~1 s
 
     from foodmtl.analysis.comparable import check_comparable, select
+    from foodmtl.analysis.pareto import with_front
     from foodmtl.analysis.table_formats import render
     from foodmtl.analysis.tables import figures_note, reported_split, runs_frame, runs_units, summarize
 
     runs = select(runs, args.where)
     check_comparable(runs)
     split = reported_split(runs, args.split)
-    summary = summarize(runs_frame(runs, split), args.metrics, args.reference, runs_units(runs), split,
-                        figures_note(runs, split))
+    summary = with_front(summarize(runs_frame(runs, split), args.metrics, args.reference, runs_units(runs), split,
+                                   figures_note(runs, split)))
     text = render(summary, args.format)
     print(text, end="")
     if args.out:
