@@ -26,6 +26,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -53,6 +54,7 @@ class SweepSpec:
     methods: dict[str, list[str]] = field(default_factory=dict)
     single_task: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    tune: dict[str, Any] = field(default_factory=dict)  # the tuning stage, read by foodmtl.analysis.tuning
 
 
 @dataclass
@@ -67,7 +69,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not path.is_file():
         raise FileNotFoundError(f"sweep file not found: {path}")
     raw = read_yaml(path)
-    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides"}
+    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides", "tune"}
     if unknown:
         raise ConfigError(f"{path}: unknown sweep keys {sorted(unknown)}")
     missing = [k for k in ("base", "group", "seeds") if k not in raw]
@@ -76,7 +78,8 @@ def load_spec(path: str | Path) -> SweepSpec:
     methods = {str(name): list(overrides or []) for name, overrides in (raw.get("methods") or {}).items()}
     return SweepSpec(path=path, base=Path(os.path.normpath(path.parent / raw["base"])), group=str(raw["group"]),
                      seeds=[int(s) for s in raw["seeds"]], methods=methods,
-                     single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []))
+                     single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []),
+                     tune=dict(raw.get("tune") or {}))
 
 
 def expand(spec: SweepSpec) -> list[SweepRun]:
@@ -84,13 +87,16 @@ def expand(spec: SweepSpec) -> list[SweepRun]:
     points = [(f"{m}-s{seed}", seed, extra) for m, extra in spec.methods.items() for seed in spec.seeds]
     points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
                for t in spec.single_task for seed in spec.seeds]
-    runs = []
-    for name, seed, extra in points:
-        overrides = [f"experiment={spec.group}", f"tracking.group={spec.group}", f"run={name}",
-                     f"train.seed={seed}", *spec.overrides, *extra]
-        cfg = load_config(spec.base, overrides)
-        runs.append(SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name))
-    return runs
+    return [sweep_run(spec, spec.group, name, seed, extra) for name, seed, extra in points]
+
+
+def sweep_run(spec: SweepSpec, group: str, name: str, seed: int, extra: list[str]) -> SweepRun:
+    """Run ``name`` of W&B group and folder ``group``: the spec's overrides, then ``extra``; its config
+    is loaded (so validated) here."""
+    overrides = [f"experiment={group}", f"tracking.group={group}", f"run={name}", f"train.seed={seed}",
+                 *spec.overrides, *extra]
+    cfg = load_config(spec.base, overrides)
+    return SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name)
 
 
 def single_task_overrides(task: str) -> list[str]:
@@ -234,9 +240,11 @@ case "$SLURM_ARRAY_TASK_ID" in
 """
 
 
-def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executable) -> str:
-    """A W&B grid sweep over run names that ``wandb sweep`` + ``wandb agent`` run as written; for
-    each name the agent runs ``PYTHON -m foodmtl sweep SPEC --run=NAME`` (``${args}``).
+def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executable,
+                stage: str | None = None, name: str | None = None) -> str:
+    """A W&B grid sweep ``name`` (default: the group) over run names that ``wandb sweep`` + ``wandb agent``
+    run as written; for each name the agent runs ``PYTHON -m foodmtl sweep SPEC [--stage STAGE] --run=NAME``
+    (``${args}``).
 
     ``wandb agent`` (wandb 0.31, ``wandb_agent.py``) reads ``program`` for every run, so a file
     without it fails, and it fills ``${interpreter}`` with a bare ``python``; the command therefore
@@ -245,13 +253,14 @@ def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executa
     of wandb's ``sweeps`` package and runs the command the agent builds."""
     cfg = load_config(spec.base, spec.overrides)
     sweep = {
-        "name": spec.group,
+        "name": name or spec.group,
         "project": cfg.tracking.project,
         **({"entity": cfg.tracking.entity} if cfg.tracking.entity else {}),
         "program": ENTRY,
         "method": "grid",
         "parameters": {"run": {"values": [run.name for run in runs]}},
-        "command": ["${env}", python, "-m", "foodmtl", "sweep", str(spec.path), "${args}"],
+        "command": ["${env}", python, "-m", "foodmtl", "sweep", str(spec.path),
+                    *(["--stage", stage] if stage else []), "${args}"],
     }
     return f"# wandb sweep THIS_FILE && wandb agent ENTITY/PROJECT/SWEEP_ID (from the repository root)\n" \
            f"{yaml.safe_dump(sweep, sort_keys=False)}"
