@@ -197,9 +197,12 @@ def test_test_stage_refuses_until_every_trial_finished_and_a_rerun_of_tune_skips
 
 
 def test_emitted_stages_keep_their_own_wandb_group_and_stage(finished, capsys):
+    import sweeps  # wandb[sweeps]: the sweep-config schema wandb checks
+
     path, _ = finished()
     assert main(["sweep", str(path), "--stage", "tune", "--emit", "wandb"]) == 0
     sweep = yaml.safe_load(capsys.readouterr().out)
+    assert sweeps.schema_violations_from_proposed_config(sweep) == []
     assert sweep["name"] == "abl-tune" and sweep["command"][-3:] == ["--stage", "tune", "${args}"]
     assert len(sweep["parameters"]["run"]["values"]) == 16
     assert main(["sweep", str(path), "--stage", "test", "--emit", "wandb"]) == 0

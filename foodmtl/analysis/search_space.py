@@ -34,16 +34,16 @@ DIGITS = 3  # significant digits of a continuous draw
 
 @dataclass(frozen=True)
 class Dimension:
-    kind: str                   # choice | log | uniform | int
+    form: str                   # choice | log | uniform | int
     values: tuple[Any, ...]     # the choices, or (lo, hi)
 
     def draw(self, rng: random.Random) -> Any:
-        if self.kind == "choice":
+        if self.form == "choice":
             return self.values[rng.randrange(len(self.values))]
         lo, hi = self.values
-        if self.kind == "int":
+        if self.form == "int":
             return rng.randint(int(lo), int(hi))
-        value = math.exp(rng.uniform(math.log(lo), math.log(hi))) if self.kind == "log" else rng.uniform(lo, hi)
+        value = math.exp(rng.uniform(math.log(lo), math.log(hi))) if self.form == "log" else rng.uniform(lo, hi)
         return float(f"{value:.{DIGITS}g}")
 
 
@@ -58,14 +58,14 @@ def dimension(spec: Any, where: str) -> Dimension:
     if isinstance(spec, list) and spec:
         return Dimension("choice", tuple(spec))
     if isinstance(spec, dict) and len(spec) == 1:
-        (kind, bounds), = spec.items()
-        if kind in RANGES and isinstance(bounds, list) and len(bounds) == 2 and all(
+        (form, bounds), = spec.items()
+        if form in RANGES and isinstance(bounds, list) and len(bounds) == 2 and all(
                 isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
             lo, hi = bounds
-            if not lo <= hi or kind == "log" and not lo > 0:
-                raise ConfigError(f"{where}: {kind} bounds [{lo}, {hi}] must be ordered" +
-                                  (" and > 0" if kind == "log" else ""))
-            return Dimension(kind, (lo, hi))
+            if not lo <= hi or form == "log" and not lo > 0:
+                raise ConfigError(f"{where}: {form} bounds [{lo}, {hi}] must be ordered" +
+                                  (" and > 0" if form == "log" else ""))
+            return Dimension(form, (lo, hi))
     raise ConfigError(f"{where}={spec!r}: give a list of choices or one of "
                       f"{', '.join(f'{{{k}: [lo, hi]}}' for k in RANGES)}")
 
@@ -79,7 +79,7 @@ def trials(space: dict[str, Dimension], count: int, sampler: str, seed: int, met
 
 
 def grid(space: dict[str, Dimension], count: int, method: str) -> list[dict[str, Any]]:
-    ranged = [key for key, dim in space.items() if dim.kind != "choice"]
+    ranged = [key for key, dim in space.items() if dim.form != "choice"]
     if ranged:
         raise ConfigError(f"tune.sampler=grid needs lists of choices; {method}'s {', '.join(ranged)} "
                           "is a range (use sampler: random)")

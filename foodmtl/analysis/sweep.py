@@ -12,7 +12,8 @@ A sweep file (``experiments/ablations/*.yaml``)::
     single_task: [dish, ingredients]       # run "single-<task>-s<seed>": tasks=[<task>], uniform
 
 Each run is a ``foodmtl train`` argument list, so the same grid runs locally in sequence,
-or is emitted as torchrun commands, a SLURM array script or a W&B sweep file.
+or is emitted as torchrun commands, a SLURM array script or a W&B sweep file. A ``tune:`` section
+turns the grid into two stages, tune then test (``foodmtl.analysis.tuning``).
 """
 from __future__ import annotations
 
