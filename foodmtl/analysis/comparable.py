@@ -40,6 +40,7 @@ INCIDENTAL = ("run", "experiment", "output_dir", "tracking", "resume", "resume_o
               "train.checkpoint_every", "train.keep_checkpoints", "train.overlays", "train.compile",
               "train.best_metric", "data.num_workers", "data.eval_batch_size", "data.strict", "model.channels_last",
               "train.cudnn_benchmark", "train.grad_diagnostics_every", "train.grad_diagnostics_shared")
+BUDGET = ("selection.trials", "selection.sampler", "selection.seeds", "selection.split")  # of a tuned run
 UNSET = "(unset)"
 SHOWN_RUNS = 2  # run names quoted per value in a message
 
@@ -72,6 +73,22 @@ def check_comparable(runs: list[Run]) -> None:
         if differ:
             raise ConfigError(f"the runs of {method} differ in {'; '.join(text for text, _ in differ)}, "
                               f"so they are not seeds of one setting. Keep one, e.g. --where {differ[0][1]}")
+
+
+def check_tuning(runs: list[Run]) -> None:
+    """Tuned runs (a ``selection`` in their config, written by a sweep's tuning stage) share a table only
+    with tuned runs, and only with those tuned with the same budget: the same trials, sampler and
+    trial seeds (the criterion may differ: baselines select on their own metric). ConfigError otherwise."""
+    tuned = [r for r in runs if r.config.get("selection")]
+    if 0 < len(tuned) < len(runs):
+        untuned = [r.name for r in runs if not r.config.get("selection")]
+        raise ConfigError(f"tuned and untuned runs: {len(tuned)} run(s) were tuned by a sweep's tuning stage "
+                          f"({names([r.name for r in tuned])}) and {len(untuned)} were not ({names(untuned)}); choose "
+                          "with --where selection.trials=null (the untuned) or --where selection.trials=N (the tuned)")
+    differ = differences(tuned, lambda key: key in BUDGET)
+    if differ:
+        raise ConfigError(f"these runs were tuned with different budgets: {'; '.join(text for text, _ in differ)}. "
+                          f"Table one budget, e.g. --where {differ[0][1]}")
 
 
 def differences(runs: list[Run], relevant: Callable[[str], bool]) -> list[tuple[str, str]]:

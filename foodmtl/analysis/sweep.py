@@ -13,7 +13,8 @@ A sweep file (``experiments/ablations/*.yaml``)::
     scalarization: {simplex: {steps: 4}}   # manual-weight methods over a weight grid (analysis/scalarization.py)
 
 Each run is a ``foodmtl train`` argument list, so the same grid runs locally in sequence,
-or is emitted as torchrun commands, a SLURM array script or a W&B sweep file.
+or is emitted as torchrun commands, a SLURM array script or a W&B sweep file. A ``tune:`` section
+turns the grid into two stages, tune then test (``foodmtl.analysis.tuning``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -56,6 +58,7 @@ class SweepSpec:
     single_task: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     scalarization: Scalarization | None = None
+    tune: dict[str, Any] = field(default_factory=dict)  # the tuning stage, read by foodmtl.analysis.tuning
 
 
 @dataclass
@@ -70,7 +73,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not path.is_file():
         raise FileNotFoundError(f"sweep file not found: {path}")
     raw = read_yaml(path)
-    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides", "scalarization"}
+    unknown = set(raw) - {"base", "group", "seeds", "methods", "single_task", "overrides", "scalarization", "tune"}
     if unknown:
         raise ConfigError(f"{path}: unknown sweep keys {sorted(unknown)}")
     missing = [k for k in ("base", "group", "seeds") if k not in raw]
@@ -80,7 +83,8 @@ def load_spec(path: str | Path) -> SweepSpec:
     return SweepSpec(path=path, base=Path(os.path.normpath(path.parent / raw["base"])), group=str(raw["group"]),
                      seeds=[int(s) for s in raw["seeds"]], methods=methods,
                      single_task=list(raw.get("single_task") or []), overrides=list(raw.get("overrides") or []),
-                     scalarization=read_scalarization(raw.get("scalarization"), str(path)))
+                     scalarization=read_scalarization(raw.get("scalarization"), str(path)),
+                     tune=dict(raw.get("tune") or {}))
 
 
 def expand(spec: SweepSpec) -> list[SweepRun]:
@@ -93,13 +97,16 @@ def expand(spec: SweepSpec) -> list[SweepRun]:
     points = [(f"{m}-s{seed}", seed, extra) for m, extra in methods.items() for seed in spec.seeds]
     points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
                for t in spec.single_task for seed in spec.seeds]
-    runs = []
-    for name, seed, extra in points:
-        overrides = [f"experiment={spec.group}", f"tracking.group={spec.group}", f"run={name}",
-                     f"train.seed={seed}", *spec.overrides, *extra]
-        cfg = load_config(spec.base, overrides)
-        runs.append(SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name))
-    return runs
+    return [sweep_run(spec, spec.group, name, seed, extra) for name, seed, extra in points]
+
+
+def sweep_run(spec: SweepSpec, group: str, name: str, seed: int, extra: list[str]) -> SweepRun:
+    """Run ``name`` of W&B group and folder ``group``: the spec's overrides, then ``extra``; its config
+    is loaded (so validated) here."""
+    overrides = [f"experiment={group}", f"tracking.group={group}", f"run={name}", f"train.seed={seed}",
+                 *spec.overrides, *extra]
+    cfg = load_config(spec.base, overrides)
+    return SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name)
 
 
 def single_task_overrides(task: str) -> list[str]:
@@ -243,9 +250,11 @@ case "$SLURM_ARRAY_TASK_ID" in
 """
 
 
-def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executable) -> str:
-    """A W&B grid sweep over run names that ``wandb sweep`` + ``wandb agent`` run as written; for
-    each name the agent runs ``PYTHON -m foodmtl sweep SPEC --run=NAME`` (``${args}``).
+def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executable,
+                stage: str | None = None, name: str | None = None) -> str:
+    """A W&B grid sweep ``name`` (default: the group) over run names that ``wandb sweep`` + ``wandb agent``
+    run as written; for each name the agent runs ``PYTHON -m foodmtl sweep SPEC [--stage STAGE] --run=NAME``
+    (``${args}``).
 
     ``wandb agent`` (wandb 0.31, ``wandb_agent.py``) reads ``program`` for every run, so a file
     without it fails, and it fills ``${interpreter}`` with a bare ``python``; the command therefore
@@ -254,13 +263,14 @@ def wandb_sweep(spec: SweepSpec, runs: list[SweepRun], python: str = sys.executa
     of wandb's ``sweeps`` package and runs the command the agent builds."""
     cfg = load_config(spec.base, spec.overrides)
     sweep = {
-        "name": spec.group,
+        "name": name or spec.group,
         "project": cfg.tracking.project,
         **({"entity": cfg.tracking.entity} if cfg.tracking.entity else {}),
         "program": ENTRY,
         "method": "grid",
         "parameters": {"run": {"values": [run.name for run in runs]}},
-        "command": ["${env}", python, "-m", "foodmtl", "sweep", str(spec.path), "${args}"],
+        "command": ["${env}", python, "-m", "foodmtl", "sweep", str(spec.path),
+                    *(["--stage", stage] if stage else []), "${args}"],
     }
     return f"# wandb sweep THIS_FILE && wandb agent ENTITY/PROJECT/SWEEP_ID (from the repository root)\n" \
            f"{yaml.safe_dump(sweep, sort_keys=False)}"

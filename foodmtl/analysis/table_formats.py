@@ -4,9 +4,10 @@ markdown / LaTeX: a legend (units, directions, what each figure is), the main ta
 ``mean ± std [95 % interval]``, Δm%, mean rank, seed count; bold = best multi-task value; ▲/▼,
 in LaTeX ``^{+}``/``^{-}``, where the paired difference to the reference is significantly
 better/worse), then the paired differences to the reference. The LaTeX legend is ``%`` comments
-to turn into a caption. CSV: one tidy row per (method, value) with the same figures in the same
-units and a ``unit`` column, plus a ``mean rank`` row per multi-task method; with scalarization
-runs, a legend line and a CSV column ``front_dominates`` say which methods their front dominates.
+to turn into a caption; a tuned method's legend line says how it was chosen. CSV: one tidy row per
+(method, value) with the same figures in the same units and a ``unit`` column, plus a ``mean rank`` row
+per multi-task method (tuned runs: a ``chosen`` column); with scalarization runs, a legend line and a
+CSV column ``front_dominates`` say which methods their front dominates.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def legend(summary: Summary, style: Style) -> list[str]:
     lines.append(f"Mean rank: over the {len(summary.columns)} metric columns among the multi-task methods (1 = best).")
     if summary.front_dominates:
         lines.append(front_line(summary, style))
+    lines += [f"{method}: {summary.chosen[method]}." for method in summary.methods if method in summary.chosen]
     if summary.resolution:
         widest, median, spread = summary.resolution
         ratios = f" (ratios {widest / spread:.2f}, {median / spread:.2f})" if spread > 0 else ""
@@ -158,6 +160,8 @@ def csv(summary: Summary) -> str:
         if method in summary.multi:
             rows.append({METHOD: method, "split": summary.split, "value": RANK, "unit": "", "direction": "min",
                          "seeds": " ".join(map(str, summary.seeds[method])), "mean": summary.mean_rank(method)})
+    if summary.chosen:
+        rows = [{**row, "chosen": summary.chosen.get(row[METHOD], "")} for row in rows]
     return pd.DataFrame(rows).to_csv(index=False, float_format="%.6g")
 
 

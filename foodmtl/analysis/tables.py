@@ -36,6 +36,7 @@ from scipy.stats import rankdata
 from foodmtl.errors import ConfigError
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.analysis.runs import EVAL, TEST, Run
+from foodmtl.analysis.search_space import override
 from foodmtl.analysis.seed_stats import Estimate, estimate, paired_difference
 from foodmtl.tasks import Direction, metric_direction, metric_is_fraction, metric_unit
 
@@ -65,6 +66,7 @@ class Summary:
     figures: str = ""                           # which split and model the figures are (``figures_note``)
     front_dominates: dict[str, bool] = field(default_factory=dict)  # multi-task method -> a scalarization front
     #                                             point dominates it (``analysis/pareto.py``); empty: no front
+    chosen: dict[str, str] = field(default_factory=dict)  # method -> how it was tuned (``selection_notes``)
 
     def unit(self, value: str) -> str:
         return self.units.get(value, "")
@@ -159,6 +161,22 @@ def figures_note(runs: list[Run], split: str) -> str:
     return f"Figures: each run's last evaluation on its eval split ({values('data', 'eval_split')})."
 
 
+def selection_notes(runs: list[Run]) -> dict[str, str]:
+    """Method -> how a sweep's tuning stage chose its hyperparameters (the runs' ``selection``, the same
+    for every seed of a method): criterion, split, trials and the selected values; untuned methods: none."""
+    notes = {}
+    for run in runs:
+        chosen = run.config.get("selection") or {}
+        if chosen and run.method not in notes:
+            criterion = DELTA if chosen["criterion"] == "dm" else chosen["criterion"]
+            values = ", ".join(override(k, v) for k, v in (chosen.get("selected") or {}).items())
+            seeds = len(chosen.get("seeds") or [])
+            notes[run.method] = (f"chosen by {criterion} on {chosen['split']} over {chosen['trials']} "
+                                 f"{chosen.get('sampler', '')} trials ({seeds} seed{'s' if seeds != 1 else ''} "
+                                 f"each): {values or 'nothing searched'}")
+    return notes
+
+
 def runs_frame(runs: list[Run], split: str = EVAL) -> pd.DataFrame:
     """One row per run: method, seed, run name, then its figures on ``split`` (``Run.figures``)."""
     return pd.DataFrame([{METHOD: r.method, "seed": r.seed, "run": r.name, **r.figures(split)} for r in runs])
@@ -178,9 +196,10 @@ def metric_columns(frame: pd.DataFrame, metrics: list[str] | None = None) -> lis
 
 
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: str | None = None,
-              units: dict[str, str] | None = None, split: str = "", figures: str = "") -> Summary:
+              units: dict[str, str] | None = None, split: str = "", figures: str = "",
+              chosen: dict[str, str] | None = None) -> Summary:
     """Every figure of the table; ``reference``: None for ``uniform`` where it ran, else no comparison;
-    ``units``: task -> unit (``runs_units``)."""
+    ``units``: task -> unit (``runs_units``); ``chosen``: method -> how it was tuned (``selection_notes``)."""
     columns = metric_columns(frame, metrics)
     check_one_run_per_seed(frame)
     frame = in_display_units(frame, columns)
@@ -202,7 +221,7 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, reference: 
                    seeds={m: sorted(per_seed[m].index) for m in methods}, cells=cells,
                    ranks=column_ranks(cells, multi, columns, directions), reference=reference, paired=paired,
                    units={v: "%" if v == DELTA else metric_unit(v, units or {}) for v in values}, split=split,
-                   figures=figures)
+                   figures=figures, chosen={m: note for m, note in (chosen or {}).items() if m in methods})
 
 
 def check_one_run_per_seed(frame: pd.DataFrame) -> None:

@@ -35,16 +35,17 @@ def run(args: argparse.Namespace) -> int:
 
     runs = load_group(args.source, args.group)  # before pandas is imported: a wandb: source fails in ~1 s
 
-    from foodmtl.analysis.comparable import check_comparable, select
+    from foodmtl.analysis.comparable import check_comparable, check_tuning, select
     from foodmtl.analysis.pareto import with_front
     from foodmtl.analysis.table_formats import render
-    from foodmtl.analysis.tables import figures_note, reported_split, runs_frame, runs_units, summarize
+    from foodmtl.analysis.tables import figures_note, reported_split, runs_frame, runs_units, selection_notes, summarize
 
     runs = select(runs, args.where)
     check_comparable(runs)
+    check_tuning(runs)
     split = reported_split(runs, args.split)
     summary = with_front(summarize(runs_frame(runs, split), args.metrics, args.reference, runs_units(runs), split,
-                                   figures_note(runs, split)))
+                                   figures_note(runs, split), selection_notes(runs)))
     text = render(summary, args.format)
     print(text, end="")
     if args.out:

@@ -69,6 +69,10 @@ class ModelConfig:
 class WeightingConfig:
     name: str = "uniform"               # name in foodmtl.weighting.WEIGHTINGS
     options: dict[str, Any] = field(default_factory=dict)  # keyword options of the strategy
+    # The learning rate of the strategy's own learned state: the optimizer group of its parameters
+    # (uncertainty, GradNorm; scheduled by warmup-cosine like every group) or its own update rule's `lr`
+    # (FAMO's Adam, constant as in the official code). None: optim.lr (FAMO: its options.lr, default 0.025).
+    lr: float | None = None
 
 
 @dataclass
@@ -138,6 +142,9 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # Set by `foodmtl sweep`'s test stage (foodmtl/analysis/tuning.py): how this run's hyperparameters were
+    # chosen, {criterion, split, trials, seeds, selected: {key: value}, tuning: path of tuning.json}; {}: not tuned.
+    selection: dict[str, Any] = field(default_factory=dict)
 
 
 SECTIONS = ("SourceConfig", "DataConfig", "ModelConfig", "WeightingConfig", "OptimConfig", "TrainConfig",
@@ -171,6 +178,8 @@ def validate(cfg: Config) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{name}={value} must be > 0")
+    if cfg.weighting.lr is not None and not cfg.weighting.lr > 0:
+        raise ConfigError(f"weighting.lr={cfg.weighting.lr} must be > 0 (or null: optim.lr)")
     if cfg.train.accum_steps < 1:
         raise ConfigError(f"train.accum_steps={cfg.train.accum_steps} must be >= 1")
     if cfg.train.log_every < 1:

@@ -3,8 +3,9 @@
 Groups, in this order (group 0 has the base LR, the one logged as ``lr``):
 
 1. heads and decoder: ``optim.lr``; weight decay except on biases and norms;
-2. the weighting strategy's own parameters (e.g. uncertainty log-variances): ``optim.lr``, no weight
-   decay, no backbone scaling, no layer decay;
+2. the weighting strategy's own parameters (e.g. uncertainty log-variances, GradNorm's weights):
+   ``weighting.lr`` (the strategy's ``lr``; None: ``optim.lr``), no weight decay, no backbone scaling,
+   no layer decay; the warmup-cosine schedule scales it like every group;
 3. the backbone: timm's groups of the plain timm model, ``param_groups_weight_decay`` or, with
    ``optim.layer_decay``, ``param_groups_layer_decay`` (the model's ``no_weight_decay()`` names,
    e.g. ViT's pos_embed, without decay as in ``create_optimizer_v2``), each at
@@ -47,7 +48,8 @@ def task_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
 
 def strategy_groups(objective: Objective, cfg: OptimConfig) -> list[dict]:
     params = [p for p in objective.weighting.parameters() if p.requires_grad]
-    return [{"params": params, "weight_decay": 0.0, "lr": cfg.lr, "name": "weighting"}] if params else []
+    lr = cfg.lr if objective.weighting.lr is None else objective.weighting.lr
+    return [{"params": params, "weight_decay": 0.0, "lr": lr, "name": "weighting"}] if params else []
 
 
 def backbone_groups(net: nn.Module, backbone: str, cfg: OptimConfig) -> list[dict]:

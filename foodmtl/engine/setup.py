@@ -99,7 +99,7 @@ def build_task_weighting(cfg: Config, tasks: list[TaskSpec]) -> WeightingStrateg
     owners = loss_owners(tasks)  # a task weighted as several losses (instances.separate_losses)
     likelihood = {t.name: get_kind(t.kind).likelihood for t in tasks}
     weighting = build_weighting(cfg.weighting.name, list(owners), cfg.weighting.options,
-                                {loss: likelihood[task] for loss, task in owners.items()})
+                                {loss: likelihood[task] for loss, task in owners.items()}, cfg.weighting.lr)
     if cfg.train.amp == "fp16" and weighting.gradient_based and not weighting.scale_equivariant:
         raise ConfigError(f"weighting.name={cfg.weighting.name} is not scale-equivariant, so fp16's loss "
                           "scaling would change its update; use train.amp=bf16 or none")

@@ -36,11 +36,15 @@ class WeightingStrategy(nn.Module):
     post_step_losses: ClassVar[bool] = False
     # backward(s * losses) leaves s times the gradients, so an fp16 GradScaler's unscale is exact
     scale_equivariant: ClassVar[bool] = True
+    # the constructor option that is ``weighting.lr``, for a strategy that updates its own state outside the
+    # trainer's optimizer (FAMO: ``lr``); None: ``weighting.lr`` is the LR of the strategy's parameters
+    own_lr_option: ClassVar[str | None] = None
 
     def __init__(self, tasks: Sequence[str]):
         super().__init__()
         self.tasks = list(tasks)
         self.likelihoods: dict[str, str] = {}  # task -> gaussian | categorical (TaskKind.likelihood), set by build_weighting
+        self.lr: float | None = None  # the LR of this strategy's parameters (weighting.lr); None: optim.lr
 
     def forward(self, losses: dict[str, Tensor]) -> WeightedLoss:
         self._check(losses)

@@ -39,6 +39,7 @@ BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam defaults, as the offici
 @WEIGHTINGS.register("famo")
 class FAMO(WeightingStrategy):
     post_step_losses = True
+    own_lr_option = "lr"  # weighting.lr sets the Adam LR of the logits (constant, no schedule, as the official code)
 
     def __init__(self, tasks: list[str], lr: float = 0.025, gamma: float = 0.01):
         super().__init__(tasks)
