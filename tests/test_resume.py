@@ -56,9 +56,17 @@ def final_of(out, run):
     return json.loads((out / "synthfood-tiny" / run / "summary.json").read_text())["final"]
 
 
+def train_here(overrides) -> None:
+    """A training in this process (same thread count): only the interrupted run needs its own, so
+    a reference and a resumed run skip a Python start each."""
+    assert main(["train", str(TINY), *overrides]) == 0
+
+
 @pytest.fixture(scope="module")
 def reference_run(synthfood_root, tmp_path_factory):
-    """A finished 3-epoch run; tests that continue from it must leave it as it is."""
+    """A finished 3-epoch run; tests that continue from it must leave it as it is. In its own process:
+    its W&B logs/debug-core.log links to its W&B service's log, which a later run in this process
+    would write to."""
     out = tmp_path_factory.mktemp("runs")
     proc = start(args(synthfood_root, out, "full"))
     assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
@@ -79,8 +87,7 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(reference, synthfood
     assert proc.wait(timeout=120) == code
     state = load_checkpoint(last)["train_state"]
     assert state["step"] >= 2
-    resumed = start(args(synthfood_root, tmp_path, "cut", "resume=auto"))
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
+    train_here(args(synthfood_root, tmp_path, "cut", "resume=auto"))
     assert final_of(tmp_path, "cut") == pytest.approx(reference, abs=1e-6)
 
 
@@ -91,8 +98,7 @@ TRANSFER = ["model.freeze=stages:1", "train.unfreeze_at=2", "train.ema_decay=0.9
 @pytest.fixture(scope="module")
 def transfer_reference(synthfood_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("transfer")
-    proc = start(args(synthfood_root, out, "full", *TRANSFER))
-    assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
+    train_here(args(synthfood_root, out, "full", *TRANSFER))
     return out / "synthfood-tiny" / "full"
 
 
@@ -106,8 +112,7 @@ def test_killed_run_with_ema_and_unfreeze_resumes_exactly(transfer_reference, sy
     assert proc.wait(timeout=120) == -signal.SIGKILL
     cut = load_checkpoint(last)
     assert cut["train_state"]["unfrozen"] is unfrozen and "train_objective" in cut
-    resumed = start(args(synthfood_root, tmp_path, "cut", *TRANSFER, "resume=auto"))
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
+    train_here(args(synthfood_root, tmp_path, "cut", *TRANSFER, "resume=auto"))
     assert final_of(tmp_path, "cut") == final_of(transfer_reference.parent.parent, "full")
     again, reference = load_checkpoint(last), load_checkpoint(transfer_reference / "checkpoints" / "last.pt")
     for part in ("objective", "train_objective"):  # the EMA's weights and the raw ones, bit for bit
