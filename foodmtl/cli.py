@@ -6,11 +6,17 @@ line and exits 2, without a traceback; bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import logging
 import os
 import sys
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# The last exit hook (registered first): move every live object out of the collector's reach, as the
+# interpreter's teardown then runs several full collections over torch's, timm's and W&B's millions of
+# objects (about 1 CPU second after a training run, benchmarks/run_cost.py); reference counts still free them.
+atexit.register(gc.freeze)
 
 from foodmtl.errors import INTERRUPTED, USAGE_ERROR, USER_ERRORS
 

@@ -31,6 +31,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -42,6 +43,7 @@ from foodmtl.tasks import metric_direction
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 30
+LAUNCH_INPUTS = "wandb.sdk.launch.inputs.internal"  # the only module that stages W&B Launch job inputs
 PROBE_TIMEOUT_S = 3
 DIRECTED = ("eval/", "eval_raw/")  # metric keys whose W&B summary is their best value (and the last)
 ENV_MODES = {"online": "online", "run": "online", "shared": "online", "offline": "offline",
@@ -173,6 +175,7 @@ class WandbWriter:
         try:
             import wandb
 
+            skip_unstaged_launch_inputs(wandb.sdk.wandb_run.Run)
             settings = wandb.Settings(init_timeout=INIT_TIMEOUT_S, silent=True, console="off")
             return wandb.init(mode=mode, settings=settings, reinit="finish_previous", **kwargs)
         except Exception as exc:  # noqa: BLE001 - W&B must never take training down
@@ -240,6 +243,27 @@ class WandbWriter:
             log.warning("W&B disabled after error: %s", exc)
             self.run = None
             _teardown_quietly()
+
+
+def skip_unstaged_launch_inputs(run_class: type) -> None:
+    """Spare ``wandb.init`` the import of W&B Launch when no Launch input can be waiting.
+
+    wandb 0.31's ``Run._on_ready`` ends with ``_detect_and_apply_job_inputs``, which imports
+    ``wandb.sdk.launch.inputs.internal`` (W&B Launch, its public API client, artifacts and their
+    pydantic models: about half of an offline ``wandb.init``) to apply the inputs that
+    ``wandb.sdk.launch.manage_config_file`` / ``manage_wandb_config`` staged before the init. They are
+    staged on a singleton of that module, so while it is not imported nothing is staged and the
+    call has nothing to do; once it is imported (by a Launch job) the call runs as before."""
+    apply = getattr(run_class, "_detect_and_apply_job_inputs", None)
+    if apply is None or getattr(apply, "skips_unstaged", False):
+        return
+
+    def detect_and_apply_job_inputs(run) -> None:
+        if LAUNCH_INPUTS in sys.modules:
+            apply(run)
+
+    detect_and_apply_job_inputs.skips_unstaged = True
+    run_class._detect_and_apply_job_inputs = detect_and_apply_job_inputs
 
 
 def _teardown_quietly() -> None:

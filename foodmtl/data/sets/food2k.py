@@ -120,7 +120,7 @@ def build_table(lists: dict[str, Path], images: dict[str, Path], names: list[str
         "dish": np.asarray(names, dtype=object)[np.concatenate([rows.labels for rows in parsed.values()])],
         "source": source,
     })
-    return SampleTable(empty_columns(frame), {"dish": names})
+    return SampleTable(empty_columns(frame, compact=True), {"dish": names})
 
 
 def refuse_duplicates(paths: list[str], lists: dict[str, Path], parsed: dict[str, LabelList]) -> None:
