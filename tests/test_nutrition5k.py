@@ -67,8 +67,11 @@ def test_the_shipped_experiment_builds_its_tasks_on_the_miniature(tmp_path):
     from foodmtl.tasks import task_options
 
     root = build(tmp_path / "nutrition5k_dataset")
-    cfg = load_config(Path(__file__).resolve().parents[1] / "experiments" / "nutrition5k" / "base.yaml",
-                      [f"data.root={root}"])
+    experiment = Path(__file__).resolve().parents[1] / "experiments" / "nutrition5k" / "base.yaml"
+    cfg = load_config(experiment, [f"data.root={root}"])
+    data = build_data(cfg.data, cfg.tasks, 0, task_options(cfg))  # no release val: one training dish carved off
+    assert (len(data.train), len(data.eval), len(data.test)) == (1, 1, 2)
+    cfg = load_config(experiment, [f"data.root={root}", "data.eval_split=test", "data.test_split=null"])
     data = build_data(cfg.data, cfg.tasks, 0, task_options(cfg))
     assert [(t.name, t.kind, t.classes) for t in data.tasks] == [
         ("ingredients", "multilabel", ("rice", "chicken")), ("mass", "regression", ("g",)),
