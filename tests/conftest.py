@@ -26,3 +26,17 @@ def synthfood_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "synthfood"
     generate_synthfood(root, dishes=6, per_dish=16, size=64, seed=0)
     return root
+
+
+# The files whose tests start many processes (torchrun, `python -m foodmtl`), longest first, as
+# `pytest --durations=60 -n 2 --dist loadfile` measured them. pytest-xdist's loadfile hands out whole
+# files in collection order, so these go first and the many short files fill the end: otherwise one
+# worker runs a long file alone while the other idles (longest-processing-time-first scheduling).
+# A stale list only costs time, never a result.
+LONGEST_FIRST = ("test_benchmarks.py", "test_preemption.py", "test_distributed.py", "test_tuning.py",
+                 "test_resume.py", "test_sweep.py", "test_eval_exact.py", "test_ema.py", "test_instances_ddp.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order

@@ -286,9 +286,9 @@ def test_a_tiny_tuned_sweep_tunes_then_tests_and_its_table_says_how(synthfood_ro
     path.write_text(yaml.safe_dump(spec))
     assert main(["sweep", str(path), "--jobs", "2"]) == 0
     record = json.loads((tmp_path / "runs" / "tiny-tuned" / "tuning.json").read_text())
-    assert set(record["methods"]) == {"uniform", "uncertainty", "single-dish"}
+    assert set(record["methods"]) == {"uncertainty", "single-dish"}
     trials = sorted(p.name for p in (tmp_path / "runs" / "tiny-tuned-tune").iterdir())
-    assert trials == [f"{c}-t{k}-s7" for c in ("single-dish", "uncertainty", "uniform") for k in (0, 1)]
+    assert trials == [f"{c}-t{k}-s7" for c in ("single-dish", "uncertainty") for k in (0, 1)]
     chosen = record["methods"]["uncertainty"]["overrides"]["weighting.lr"]
     test_run = tmp_path / "runs" / "tiny-tuned" / "uncertainty-s0"
     groups = torch.load(test_run / "checkpoints" / "last.pt", weights_only=False)["optimizer"]["param_groups"]
