@@ -37,8 +37,8 @@ def final_report(run_dir: Path, final: dict[str, float]) -> str:
     text = f"eval split ({data.get('eval_split')}), last evaluation:\n{metrics_table(final)}"
     if summary.get("test"):
         tested = summary["tested"]
-        text += (f"\n\ntest split ({tested['split']}), best.pt of step {tested['step']}:\n"
-                 f"{metrics_table(summary['test'])}")
+        test = {k: summary["test"][k] for k in final if k in summary["test"]}  # the eval table's order
+        text += f"\n\ntest split ({tested['split']}), best.pt of step {tested['step']}:\n{metrics_table(test)}"
     return text
 
 
