@@ -75,6 +75,22 @@ def test_every_method_and_baseline_gets_the_same_number_of_trials_and_adding_one
     assert all(again[t.run.name] == t.values for t in planned)
 
 
+def test_scalarization_points_are_tuned_with_the_same_budget_their_weights_fixed(tmp_path):
+    path = write_spec(tmp_path, {"trials": 2, "seeds": [5], "space": {"optim.lr": {"log": [1.0e-4, 1.0e-2]}}},
+                      {"uniform": ["weighting.name=uniform"]})
+    raw = yaml.safe_load(path.read_text()) | {"scalarization": {"simplex": {"steps": 1}}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(path)
+    points = [c for c in candidates(spec) if c.startswith("scalarization-")]
+    assert len(points) == 2 and list(candidates(spec))[-2:] == ["single-dish", "single-mass"]
+    planned = plan_trials(spec, tune_spec(spec))
+    assert {c: sum(t.candidate == c for t in planned) for c in candidates(spec)} == dict.fromkeys(candidates(spec), 2)
+    trial = next(t for t in planned if t.candidate == points[0])
+    cfg = load_config(trial.run.args[0], trial.run.args[1:])
+    assert cfg.weighting.name == "manual" and set(cfg.weighting.options["weights"]) == {"dish", "mass"}
+    assert set(trial.values) == {"optim.lr"}   # the weights are the point's, only the shared space is drawn
+
+
 def test_grid_must_have_exactly_the_trials_and_only_choices(tmp_path):
     space = parse_space({"optim.lr": [0.001, 0.01], "optim.weight_decay": [0.0, 0.05]}, "tune.space")
     assert trials(space, 4, "grid", 0, "uniform") == [

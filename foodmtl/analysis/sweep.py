@@ -90,11 +90,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 def expand(spec: SweepSpec) -> list[SweepRun]:
     """Every grid point (methods, scalarization points, baselines); each config is loaded (so
     validated) here, before any run."""
-    methods = spec.methods
-    if spec.scalarization:
-        tasks = load_config(spec.base, spec.overrides).tasks
-        methods = with_points(spec.methods, spec.scalarization, tasks)
-    points = [(f"{m}-s{seed}", seed, extra) for m, extra in methods.items() for seed in spec.seeds]
+    points = [(f"{m}-s{seed}", seed, extra) for m, extra in methods_of(spec).items() for seed in spec.seeds]
     points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
                for t in spec.single_task for seed in spec.seeds]
     return [sweep_run(spec, spec.group, name, seed, extra) for name, seed, extra in points]
@@ -107,6 +103,13 @@ def sweep_run(spec: SweepSpec, group: str, name: str, seed: int, extra: list[str
                  *spec.overrides, *extra]
     cfg = load_config(spec.base, overrides)
     return SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name)
+
+
+def methods_of(spec: SweepSpec) -> dict[str, list[str]]:
+    """The multi-task methods with their overrides: the listed ones, then the scalarization points."""
+    if not spec.scalarization:
+        return spec.methods
+    return with_points(spec.methods, spec.scalarization, load_config(spec.base, spec.overrides).tasks)
 
 
 def single_task_overrides(task: str) -> list[str]:

@@ -45,7 +45,7 @@ from foodmtl.tasks import TASK_KINDS, get_kind, metric_direction
 from foodmtl.utils.output import atomic_write
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.analysis.search_space import SAMPLERS, Dimension, override, parse_space, trials
-from foodmtl.analysis.sweep import SweepRun, SweepSpec, single_task_overrides, sweep_run
+from foodmtl.analysis.sweep import SweepRun, SweepSpec, methods_of, single_task_overrides, sweep_run
 from foodmtl.analysis.tables import METHOD, PRIMARY, delta_m
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,9 @@ def tune_spec(spec: SweepSpec) -> TuneSpec:
 
 
 def candidates(spec: SweepSpec) -> dict[str, list[str]]:
-    """What is tuned, with its fixed overrides: the methods, then ``single-<task>`` per baseline."""
-    return spec.methods | {f"single-{t}": single_task_overrides(t) for t in spec.single_task}
+    """What is tuned, with its fixed overrides: the methods, the scalarization points (each tuned like a
+    method, its weights fixed), then ``single-<task>`` per baseline."""
+    return methods_of(spec) | {f"single-{t}": single_task_overrides(t) for t in spec.single_task}
 
 
 def tune_group(spec: SweepSpec) -> str:
@@ -143,7 +144,7 @@ def choose(spec: SweepSpec, tune: TuneSpec, planned: list[Trial]) -> dict[str, A
     baselines = {metric: value for t in spec.single_task
                  for metric, value in figures[f"single-{t}"][chosen[f"single-{t}"]["trial"]].items()
                  if metric.split("/", 1)[0] == t and metric.split("/", 1)[1] in PRIMARY}
-    for candidate in spec.methods:
+    for candidate in methods_of(spec):
         scores = dm_scores(figures[candidate], baselines) if tune.select == DM else None
         chosen[candidate] = choose_one(figures[candidate], tune.select, scores)
     values = {(t.candidate, t.index): t.values for t in planned}
