@@ -50,15 +50,15 @@ def ddp_run(synthfood_root, tmp_path_factory):
     return tmp
 
 
-def eval_of(checkpoint: Path, out: Path) -> dict:
+def eval_of(checkpoint: Path, out: Path, *overrides: str) -> dict:
     """``foodmtl eval`` in one process."""
-    assert main(["eval", str(checkpoint), "--cpu", "--json", str(out)]) == 0
+    assert main(["eval", str(checkpoint), *overrides, "--cpu", "--json", str(out)]) == 0
     return json.loads(out.read_text())
 
 
 def assert_reported_metrics_are_the_saved_models(run: Path, tmp_path: Path) -> None:
-    """summary.json and metrics.jsonl report exactly what a 1-process eval of last.pt / best.pt gives,
-    and best.pt is the first evaluation with the highest train.best_metric."""
+    """summary.json and metrics.jsonl report exactly what a 1-process eval of last.pt / best.pt gives
+    (best.pt's on the test split too), and best.pt is the first evaluation with the highest train.best_metric."""
     evals = [{k.removeprefix("eval/"): v for k, v in r.items() if k.startswith("eval/")} | {"step": r["step"]}
              for r in read_jsonl(run / "metrics.jsonl") if "eval/dish/top1" in r]
     last = eval_of(run / "checkpoints" / "last.pt", tmp_path / "last.json")
@@ -69,6 +69,8 @@ def assert_reported_metrics_are_the_saved_models(run: Path, tmp_path: Path) -> N
     assert best_step == next(e["step"] for e in evals if e["dish/top1"] == top)
     best = eval_of(run / "checkpoints" / "best.pt", tmp_path / "best.json")
     assert_same_scores({k: v for k, v in next(e for e in evals if e["step"] == best_step).items() if k != "step"}, best)
+    tested = eval_of(run / "checkpoints" / "best.pt", tmp_path / "test.json", "data.eval_split=test")
+    assert_same_scores(json.loads((run / "summary.json").read_text())["test"], tested)
 
 
 def assert_same_scores(reported: dict, evaluated: dict) -> None:
