@@ -32,12 +32,20 @@ def carve_validation(frame: pd.DataFrame, fraction: float, seed: int, stratify: 
     chosen: list[np.ndarray] = []
     for label, members in rows.groupby(groups, sort=True).groups.items():
         ordered = rows.loc[members, "image"].sort_values(kind="stable").index.to_numpy()
-        take = min(len(ordered) - 1, max(int(len(ordered) >= 2), round(fraction * len(ordered))))
+        take = held_out_count(len(ordered), fraction)
         rng = np.random.default_rng([seed, _stable_hash(str(label))])
         chosen.append(rng.permutation(ordered)[:take])
     out = frame.copy()
     out.loc[np.concatenate(chosen) if chosen else [], "split"] = VAL
     return out
+
+
+def held_out_count(n: int, fraction: float) -> int:
+    """Of ``n`` images, how many a ``fraction`` holds out: ``round(fraction * n)``, at least one where
+    ``fraction`` > 0 and n >= 2, and always one left to train on (none where n < 2)."""
+    if fraction <= 0:
+        return 0
+    return min(n - 1, max(int(n >= 2), round(fraction * n)))
 
 
 def with_test_split(frame: pd.DataFrame, test_split: str) -> pd.DataFrame:

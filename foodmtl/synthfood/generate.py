@@ -40,6 +40,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from PIL import Image
 
+from foodmtl.data.validation import held_out_count
 from foodmtl.synthfood.instances import write_instance_json
 
 VERSION = 3  # 3: val.txt
@@ -186,7 +187,7 @@ def held_out_per_dish(dishes: int, per_dish: int, size: int, seed: int, test_fra
                          f"per_dish={per_dish}, size={size}, seed={seed}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
-    return min(per_dish - 1, max(1, round(per_dish * test_fraction)))
+    return held_out_count(per_dish, test_fraction)
 
 
 def validation_per_dish(n_train: int, val_fraction: float) -> int:
@@ -194,9 +195,7 @@ def validation_per_dish(n_train: int, val_fraction: float) -> int:
     ``val_fraction`` > 0 and two are there, always leaving one to train on."""
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-    if val_fraction == 0 or n_train < 2:
-        return 0
-    return min(n_train - 1, max(1, round(n_train * val_fraction)))
+    return held_out_count(n_train, val_fraction)
 
 
 def ingredient_count(dishes: int) -> int:
