@@ -53,6 +53,12 @@ def test_grid_is_methods_times_seeds_then_single_task_baselines(spec_path, tmp_p
     assert runs[0].folder == tmp_path / "runs" / "abl" / "uniform-s0"
 
 
+def test_baselines_keep_the_final_model_where_the_methods_do(tmp_path):
+    path = write_spec(tmp_path, {"uniform": []}, ["mass"], [0], [f"output_dir={tmp_path}", "train.best_metric=last"])
+    runs = {r.name: load_config(r.args[0], r.args[1:]) for r in expand(load_spec(path))}
+    assert runs["single-mass-s0"].train.best_metric == runs["uniform-s0"].train.best_metric == "last"
+
+
 def test_a_bad_override_fails_before_any_run(tmp_path):
     path = write_spec(tmp_path, {"uniform": ["train.epoch=3"]}, [], [0], [])
     with pytest.raises(ConfigError, match="train.epochs"):

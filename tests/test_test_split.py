@@ -9,6 +9,9 @@ from foodmtl.cli import main
 from foodmtl.config import DataConfig, SourceConfig, load_config
 from foodmtl.data.builder import read_source
 from foodmtl.data.sets import LoadOptions, load
+from foodmtl.analysis.runs import local_runs
+from foodmtl.analysis.tables import figures_note
+from foodmtl.engine.snapshot import scored
 from foodmtl.engine.trainer import train
 from foodmtl.errors import ConfigError, DataError
 from foodmtl.synthfood.generate import generate_synthfood, validation_per_dish
@@ -52,6 +55,22 @@ def test_the_evaluated_images_are_listed_and_validation_never_meets_test_or_trai
     assert sorted(p.split("/")[-2] + "/" + p.split("/")[-1][:-4] for p in val) == sorted(listed)
     parts = read_source(SourceConfig("synthfood", str(synthfood_root)), DataConfig(root=str(synthfood_root)), 0)
     assert not set(parts.train["image"]) & (set(val) | set(test))
+
+
+def test_best_metric_last_keeps_the_final_model_whatever_the_scores(synthfood_root, tmp_path):
+    assert scored({"dish/top1": 0.1}, "last", 0.9) == (None, True)      # worse than before, still kept
+    assert scored({"dish/top1": 0.1}, "dish/top1", 0.9) == (0.1, False)
+    cfg = load_config(TINY, [f"data.root={synthfood_root}", f"output_dir={tmp_path}", "run=r", "train.epochs=2",
+                             "tasks=[dish]", "train.best_metric=last"])
+    run_dir, _ = train(cfg)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert summary["best"] is None and summary["tested"]["step"] == best["step"] == summary["steps"]
+    assert best["metrics"] == pytest.approx(summary["final"])
+    assert all(torch.equal(best["objective"][k], last["objective"][k]) for k in best["objective"])
+    assert figures_note(local_runs(tmp_path), "test") == ("Figures: each run's best.pt (the final model) scored "
+                                                          "once on the test split.")
 
 
 @pytest.mark.parametrize("overrides", [["data.test_split=null"], ["data.eval_split=test"]])

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from foodmtl.config import load_config, read_yaml
+from foodmtl.config.schema import LAST_EVALUATION
 
 from foodmtl.errors import ConfigError
 from foodmtl.errors import PREEMPT_SIGNALS as SIGNALS
@@ -91,7 +92,7 @@ def expand(spec: SweepSpec) -> list[SweepRun]:
     """Every grid point (methods, scalarization points, baselines); each config is loaded (so
     validated) here, before any run."""
     points = [(f"{m}-s{seed}", seed, extra) for m, extra in methods_of(spec).items() for seed in spec.seeds]
-    points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t))
+    points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t, spec))
                for t in spec.single_task for seed in spec.seeds]
     return [sweep_run(spec, spec.group, name, seed, extra) for name, seed, extra in points]
 
@@ -112,11 +113,15 @@ def methods_of(spec: SweepSpec) -> dict[str, list[str]]:
     return with_points(spec.methods, spec.scalarization, load_config(spec.base, spec.overrides).tasks)
 
 
-def single_task_overrides(task: str) -> list[str]:
+def single_task_overrides(task: str, spec: SweepSpec) -> list[str]:
+    """A baseline trains ``task`` alone; its best.pt is chosen by the task's primary metric, unless the
+    base keeps the final model (``train.best_metric=last``), as its methods do."""
     if task not in TASK_KINDS:
         raise unknown_name_error("single_task task", task, TASK_KINDS)
     primary = get_kind(TASK_KINDS[task]).primary_metric
-    return [f"tasks=[{task}]", "weighting.name=uniform", f"train.best_metric={task}/{primary}"]
+    chosen = load_config(spec.base, spec.overrides).train.best_metric
+    return [f"tasks=[{task}]", "weighting.name=uniform",
+            f"train.best_metric={LAST_EVALUATION if chosen == LAST_EVALUATION else f'{task}/{primary}'}"]
 
 
 def select(runs: list[SweepRun], names: list[str] | None) -> list[SweepRun]:

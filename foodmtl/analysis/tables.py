@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from foodmtl.config.schema import LAST_EVALUATION
 from foodmtl.errors import ConfigError
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.analysis.runs import EVAL, TEST, Run
@@ -153,11 +154,14 @@ def reported_split(runs: list[Run], split: str | None = None) -> str:
 def figures_note(runs: list[Run], split: str) -> str:
     """What the figures are, for the legend: the split, and how each run's model was chosen."""
     def values(section: str, key: str) -> str:
-        return "/".join(sorted({str((r.config.get(section) or {}).get(key)) for r in runs}))
+        found = sorted({str((r.config.get(section) or {}).get(key)) for r in runs})
+        return found[0] if len(found) == 1 else f"its {section}.{key}, one of {', '.join(found)}"
 
     if split == TEST:
-        return (f"Figures: each run's best.pt (chosen on the {values('data', 'eval_split')} split by "
-                f"{values('train', 'best_metric')}) scored once on the {values('data', 'test_split')} split.")
+        chosen = values("train", "best_metric")
+        how = ("the final model" if chosen == LAST_EVALUATION else
+               f"chosen on the {values('data', 'eval_split')} split by {chosen}")
+        return f"Figures: each run's best.pt ({how}) scored once on the {values('data', 'test_split')} split."
     return f"Figures: each run's last evaluation on its eval split ({values('data', 'eval_split')})."
 
 

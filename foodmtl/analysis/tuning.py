@@ -108,7 +108,7 @@ def tune_spec(spec: SweepSpec) -> TuneSpec:
 def candidates(spec: SweepSpec) -> dict[str, list[str]]:
     """What is tuned, with its fixed overrides: the methods, the scalarization points (each tuned like a
     method, its weights fixed), then ``single-<task>`` per baseline."""
-    return methods_of(spec) | {f"single-{t}": single_task_overrides(t) for t in spec.single_task}
+    return methods_of(spec) | {f"single-{t}": single_task_overrides(t, spec) for t in spec.single_task}
 
 
 def tune_group(spec: SweepSpec) -> str:

@@ -88,13 +88,16 @@ class OptimConfig:
     label_smoothing: float = 0.0        # default of every multiclass task (task_options.<task>.label_smoothing wins)
 
 
+LAST_EVALUATION = "last"  # train.best_metric: best.pt is the model of the final evaluation, chosen by no metric
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 10
     seed: int = 0
     device: str = "auto"                # auto | cpu | cuda
     amp: str = "auto"                   # auto (bf16 on a GPU that has it, else none) | none | bf16 | fp16
-    best_metric: str = "dish/top1"
+    best_metric: str = "dish/top1"      # <task>/<metric> on eval_split picks best.pt; "last": the final model
     max_steps: int = 0                  # >0: stop after this many optimizer steps
     accum_steps: int = 1                # loader batches per optimizer step (gradient accumulation)
     compile: bool = False               # torch.compile the model (before the DDP wrap)

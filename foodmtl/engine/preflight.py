@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from foodmtl.config import Config
+from foodmtl.config.schema import LAST_EVALUATION
 
 from foodmtl.errors import ConfigError
 from foodmtl.utils.registry import unknown_name_error
@@ -37,8 +38,8 @@ def metric_names(tasks: list[TaskSpec]) -> list[str]:
 
 
 def require_metric(name: str, tasks: list[TaskSpec]) -> None:
-    if name not in metric_names(tasks):
-        raise unknown_name_error("train.best_metric", name, metric_names(tasks))
+    if name != LAST_EVALUATION and name not in metric_names(tasks):
+        raise unknown_name_error("train.best_metric", name, [*metric_names(tasks), LAST_EVALUATION])
 
 
 def require_wandb_mode(mode: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import torch
 
+from foodmtl.config.schema import LAST_EVALUATION
 from foodmtl.engine.checkpoint import save_checkpoint, weights_only
 from foodmtl.errors import CheckpointError
 from foodmtl.tasks import metric_direction
@@ -37,9 +38,12 @@ class TrainState:
     unfrozen: bool = False       # train.unfreeze_at reached: the frozen backbone joined the optimizer
 
 
-def scored(metrics: dict[str, float], name: str, best: float | None) -> tuple[float, bool]:
+def scored(metrics: dict[str, float], name: str, best: float | None) -> tuple[float | None, bool]:
     """``train.best_metric`` (``name``) in ``metrics``, and whether it beats ``best`` (None or
-    infinite: nothing yet) in the metric's direction, so best.pt is saved."""
+    infinite: nothing yet) in the metric's direction, so best.pt is saved. ``last``: no score, and
+    every evaluation's model is the best so far."""
+    if name == LAST_EVALUATION:
+        return None, True
     if name not in metrics:
         raise unknown_name_error("train.best_metric", name, metrics)
     score = metrics[name]

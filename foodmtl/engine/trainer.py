@@ -287,11 +287,12 @@ class Trainer:
                 self.checkpoints.save("best.pt", snapshot, metrics)
         return metrics
 
-    def _report_epoch(self, score: float, epoch_done: bool) -> None:
+    def _report_epoch(self, score: float | None, epoch_done: bool) -> None:
         trained = ("nothing left to train" if not epoch_done else f"train loss {self.meter.mean_loss:.4f}"
                    if self.meter.steps else "no step left in the epoch after the resume")
-        log.info("epoch %d/%d, step %d: %s, %s %.4f", self.state.epoch + int(epoch_done), self.cfg.train.epochs,
-                 self.state.step, trained, self.cfg.train.best_metric, score)
+        scores = "" if score is None else f", {self.cfg.train.best_metric} {score:.4f}"
+        log.info("epoch %d/%d, step %d: %s%s", self.state.epoch + int(epoch_done), self.cfg.train.epochs,
+                 self.state.step, trained, scores)
 
     # ---- checkpoints ------------------------------------------------------------------------
     def _save(self, name: str, state: TrainState | None = None, metrics: dict[str, float] | None = None) -> None:
