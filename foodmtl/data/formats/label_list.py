@@ -3,8 +3,8 @@
 pandas' string methods make one Python call per row when pyarrow is absent (as here): seconds
 per operation at 1M rows. So the lines are checked with numpy on the raw bytes (token
 boundaries, the digits of the label and of the folder in front of the first ``/``), and the
-keys are cut out with one byte mask (``keys_text``) and turned into paths by one ``str.replace`` and one
-``str.split``: no Python loop over lines.
+keys are cut out with one byte mask (``keys_text``) into the buffer of a ``PathArray`` (the images
+folder its one prefix): no Python loop over lines, no ``str`` per line.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from foodmtl.data.path_array import PathArray
 from foodmtl.errors import DataError
 
 FORM = "'<class id>/<file> <class id>'"
@@ -25,7 +26,7 @@ MAX_DIGITS = 9
 
 @dataclass
 class LabelList:
-    paths: list[str]       # '<images>/<folder>/<file>' per line, '/'-separated
+    paths: PathArray       # '<images>/<folder>/<file>' per line, '/'-separated
     labels: np.ndarray     # int64 class id per path
     lines: np.ndarray      # line number of each path, for error messages
 
@@ -57,7 +58,7 @@ def read_label_list(path: Path, classes: int, images: Path) -> LabelList:
     dots = np.flatnonzero(buf == ord("."))
     last_dot = np.append(dots, -1)[np.searchsorted(dots, key_end) - 1]  # -1: no dot before the end
     has_extension = last_dot > folder_end
-    paths = image_paths(path, keys_text(buf, key_start, key_end), f"{images}/", has_extension)
+    paths = image_paths(path, keys_text(buf, key_start, key_end), key_end - key_start, f"{images}/", has_extension)
     return LabelList(paths, labels, lines)
 
 
@@ -102,18 +103,17 @@ def keys_text(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> bytes:
     return text[:-1].tobytes()
 
 
-def image_paths(path: Path, keys: bytes, prefix: str, has_extension: np.ndarray) -> list[str]:
-    """``prefix`` + each line of ``keys``, '/'-separated, with ``.jpg`` added where it has no extension."""
+def image_paths(path: Path, keys: bytes, lengths: np.ndarray, prefix: str, has_extension: np.ndarray) -> PathArray:
+    """``prefix`` + each line of ``keys`` (``lengths`` bytes long), '/'-separated, with ``.jpg`` added
+    where it has no extension."""
     try:
-        text = keys.decode("utf-8")
+        keys.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not UTF-8 text ({exc.reason})") from None
-    if "\\" in text:
-        text = text.replace("\\", "/")
-    paths = (prefix + text.replace("\n", "\n" + prefix)).split("\n")
-    for i in np.flatnonzero(~has_extension):
-        paths[i] += ".jpg"
-    return paths
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1:])  # each key is followed by its newline
+    codes = (~has_extension).astype(np.int8)
+    return PathArray(keys.replace(b"\\", b"/"), starts, starts + lengths, codes, ((prefix, ""), (prefix, ".jpg")))
 
 
 def fail(path: Path, data: bytes, line: int, what: str) -> None:
