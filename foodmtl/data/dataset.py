@@ -1,18 +1,20 @@
 """One Dataset class for every source: reads a SampleTable, encodes its labels task kind by kind.
 
 The index (image paths, every task's labels) lives in flat numpy columns
-(``foodmtl.data.columns``), so DataLoader workers share it instead of copying it.
+(``foodmtl.data.columns``, ``foodmtl.data.path_array``), so DataLoader workers share it instead of copying it.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from foodmtl.data.columns import StringColumn
+from foodmtl.data.path_array import PathArray
 from foodmtl.data.decode import decode_side, load_rgb
 from foodmtl.errors import CorruptImageError, SampleError
 from foodmtl.data.table import SampleTable
@@ -28,7 +30,7 @@ class FoodDataset(Dataset):
     be read (the reason names the file)."""
 
     def __init__(self, table: SampleTable, tasks: list[TaskSpec], transform, strict: bool = False):
-        self.paths = StringColumn(table.frame["image"])
+        self.paths = path_column(table.frame["image"])
         self.tasks = list(tasks)
         self.kinds = {t.name: get_kind(t.kind) for t in tasks}
         self.labels = {t.name: self.kinds[t.name].labels(t, table.frame) for t in tasks}
@@ -67,6 +69,11 @@ class FoodDataset(Dataset):
         if self.strict:
             raise CorruptImageError(reason)
         return {"skipped": reason}
+
+
+def path_column(column: pd.Series) -> PathArray | StringColumn:
+    """The image paths as flat buffers: a PathArray as it is (no ``str`` per image), else a StringColumn."""
+    return column.array if isinstance(column.array, PathArray) else StringColumn(column)
 
 
 @dataclass

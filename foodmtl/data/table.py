@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from foodmtl.config.tasks import KNOWN_TASKS
+from foodmtl.data.path_array import PathArray
 from foodmtl.errors import ConfigError
 
 COLUMNS = ("image", "split", "source", *dict.fromkeys(t.column for t in KNOWN_TASKS.values()))
@@ -37,10 +38,11 @@ NA_COLUMNS = ("dish", "category", "cuisine", "mass", "calories", "fat", "carb", 
 def empty_columns(frame: pd.DataFrame, compact: bool = False) -> pd.DataFrame:
     """Add any missing schema column (all unlabelled) and order the columns; ``frame``'s own
     columns are not copied (a million-row frame's copy was the peak of its reader). ``compact``
-    (a million-image data set): a missing column whose unlabelled value is NA or NaN becomes an
-    all-NA categorical, one byte a row instead of an eight-byte pointer to None."""
-    missing = {column: absent(len(frame)) if compact and column in NA_COLUMNS else None
-               for column in COLUMNS if column not in frame}
+    (a million-image data set): a missing column costs one byte a row instead of an eight-byte
+    pointer: an all-NA categorical where the unlabelled value is NA or NaN, an all-absent
+    ``PathArray`` where it is None."""
+    missing = {column: (absent(len(frame)) if column in NA_COLUMNS else PathArray.absent(len(frame)))
+               if compact else None for column in COLUMNS if column not in frame}
     return frame.assign(**missing)[list(COLUMNS)].reset_index(drop=True)
 
 

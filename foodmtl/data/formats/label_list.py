@@ -3,8 +3,8 @@
 pandas' string methods make one Python call per row when pyarrow is absent (as here): seconds
 per operation at 1M rows. So the lines are checked with numpy on the raw bytes (token
 boundaries, the digits of the label and of the folder in front of the first ``/``), and the
-keys are cut out with one byte mask (``keys_text``) and turned into paths by one ``str.replace`` and one
-``str.split``: no Python loop over lines.
+keys are cut out with one byte mask (``keys_text``) into the buffer of a ``PathArray`` (the images
+folder its one prefix): no Python loop over lines, no ``str`` per line.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from foodmtl.data.path_array import PathArray
 from foodmtl.errors import DataError
 
 FORM = "'<class id>/<file> <class id>'"
@@ -25,7 +26,7 @@ MAX_DIGITS = 9
 
 @dataclass
 class LabelList:
-    paths: list[str]       # '<images>/<folder>/<file>' per line, '/'-separated
+    paths: PathArray       # '<images>/<folder>/<file>' per line, '/'-separated
     labels: np.ndarray     # int64 class id per path
     lines: np.ndarray      # line number of each path, for error messages
 
@@ -37,6 +38,23 @@ def read_label_list(path: Path, classes: int, images: Path) -> LabelList:
     is added), a byte-order mark."""
     data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     buf = np.frombuffer(data, np.uint8)
+    key_start, key_end, lines, labels, bad = split_lines(path, data, buf)
+    key_start += SEPARATOR[buf[key_start]]  # a leading separator
+    folder_end = first_at_or_after(np.flatnonzero(SEPARATOR[buf]), key_start, key_end)
+    folders, bad_folder = digits(buf, key_start, folder_end)
+    bad |= (labels >= classes) | bad_folder | (folders != labels) | (folder_end >= key_end - 1)
+    del folders, bad_folder  # every array of a line lives to the end: the peak is their sum
+    if bad.any():
+        fail(path, data, int(lines[np.argmax(bad)]),
+             f"expected {FORM}, the folder being the class id 0..{classes - 1}")
+    has_extension = dot_after(buf, folder_end, key_end)
+    paths = image_paths(path, keys_text(buf, key_start, key_end), key_end - key_start, f"{images}/", has_extension)
+    return LabelList(paths, labels, lines)
+
+
+def split_lines(path: Path, data: bytes, buf: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Key start and end, line number, label and whether it is no number, of each non-blank line;
+    a line of other than two tokens fails."""
     starts, ends, token_lines = tokens(buf)
     per_line = np.bincount(token_lines)
     wrong = np.flatnonzero((per_line != 0) & (per_line != 2))
@@ -44,21 +62,15 @@ def read_label_list(path: Path, classes: int, images: Path) -> LabelList:
         fail(path, data, int(wrong[0]) + 1, f"expected {FORM}")
     if not starts.size:
         raise DataError(path, "lists no images")
-    key_start, key_end, lines = starts[0::2], ends[0::2], token_lines[0::2] + 1
     labels, bad = digits(buf, starts[1::2], ends[1::2])
-    leading = SEPARATOR[buf[key_start]]
-    key_start = key_start + leading
-    folder_end = first_at_or_after(np.flatnonzero(SEPARATOR[buf]), key_start, key_end)
-    folders, bad_folder = digits(buf, key_start, folder_end)
-    bad |= (labels >= classes) | bad_folder | (folders != labels) | (folder_end >= key_end - 1)
-    if bad.any():
-        fail(path, data, int(lines[np.argmax(bad)]),
-             f"expected {FORM}, the folder being the class id 0..{classes - 1}")
+    return starts[0::2].copy(), ends[0::2].copy(), token_lines[0::2] + 1, labels, bad  # copies: the rest is freed
+
+
+def dot_after(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Whether each ``buf[start:end]`` holds a ``.`` (the file name's extension, after its folder)."""
     dots = np.flatnonzero(buf == ord("."))
-    last_dot = np.append(dots, -1)[np.searchsorted(dots, key_end) - 1]  # -1: no dot before the end
-    has_extension = last_dot > folder_end
-    paths = image_paths(path, keys_text(buf, key_start, key_end), f"{images}/", has_extension)
-    return LabelList(paths, labels, lines)
+    last_dot = np.append(dots, -1)[np.searchsorted(dots, end) - 1]  # -1: no dot before the end
+    return last_dot > start
 
 
 def tokens(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,24 +108,23 @@ def keys_text(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> bytes:
     each key becomes its newline) rather than as a million ``bytes`` objects."""
     edges = np.zeros(len(buf) + 1, np.int8)
     edges[start], edges[end + 1] = 1, -1  # a label token always lies between one key's end and the next start
-    inside = np.cumsum(edges[:-1], dtype=np.int8).astype(bool)
+    inside = np.cumsum(edges[:-1], dtype=np.int8).view(bool)  # 0 or 1: a view, not another copy
     text = buf[inside]
     text[np.cumsum(end - start + 1) - 1] = ord("\n")
     return text[:-1].tobytes()
 
 
-def image_paths(path: Path, keys: bytes, prefix: str, has_extension: np.ndarray) -> list[str]:
-    """``prefix`` + each line of ``keys``, '/'-separated, with ``.jpg`` added where it has no extension."""
+def image_paths(path: Path, keys: bytes, lengths: np.ndarray, prefix: str, has_extension: np.ndarray) -> PathArray:
+    """``prefix`` + each line of ``keys`` (``lengths`` bytes long), '/'-separated, with ``.jpg`` added
+    where it has no extension."""
     try:
-        text = keys.decode("utf-8")
+        keys.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not UTF-8 text ({exc.reason})") from None
-    if "\\" in text:
-        text = text.replace("\\", "/")
-    paths = (prefix + text.replace("\n", "\n" + prefix)).split("\n")
-    for i in np.flatnonzero(~has_extension):
-        paths[i] += ".jpg"
-    return paths
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1:])  # each key is followed by its newline
+    codes = (~has_extension).astype(np.int8)
+    return PathArray(keys.replace(b"\\", b"/"), starts, starts + lengths, codes, ((prefix, ""), (prefix, ".jpg")))
 
 
 def fail(path: Path, data: bytes, line: int, what: str) -> None:

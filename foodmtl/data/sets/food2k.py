@@ -33,14 +33,14 @@ carry no labels and their layout is unverified, so they are not read.
 from __future__ import annotations
 
 import re
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from foodmtl.errors import DataError
-from foodmtl.data.formats.label_list import LabelList, read_label_list
+from foodmtl.data.formats.label_list import read_label_list
+from foodmtl.data.path_array import PathArray
 from foodmtl.data.paths import read_numbered_names, require_path
 from foodmtl.data.table import SampleTable, empty_columns
 from foodmtl.data.sets import LoadOptions
@@ -110,26 +110,36 @@ def read_label_names(path: Path) -> list[str]:
 
 
 def build_table(lists: dict[str, Path], images: dict[str, Path], names: list[str], source: str) -> SampleTable:
+    """The rows of every list; ``image`` a PathArray (``foodmtl.data.path_array``): no ``str`` per image.
+    Each list's own arrays are dropped as soon as they are joined (the reader's peak memory)."""
     parsed = {split: read_label_list(path, len(names), images[split]) for split, path in lists.items()}
-    paths = list(chain.from_iterable(rows.paths for rows in parsed.values()))
-    refuse_duplicates(paths, lists, parsed)
     sizes = [len(rows.paths) for rows in parsed.values()]
+    paths = PathArray._concat_same_type([rows.paths for rows in parsed.values()])
+    labels = np.concatenate([rows.labels for rows in parsed.values()])
+    lines = {lists[split]: rows.lines for split, rows in parsed.items()}
+    del parsed
+    refuse_duplicates(paths, lines)
     frame = pd.DataFrame({
         "image": paths,
-        "split": np.repeat(np.asarray(list(parsed), dtype=object), sizes),
-        "dish": np.asarray(names, dtype=object)[np.concatenate([rows.labels for rows in parsed.values()])],
+        "split": np.repeat(np.asarray(list(lists), dtype=object), sizes),
+        "dish": np.asarray(names, dtype=object)[labels],
         "source": source,
     })
     return SampleTable(empty_columns(frame, compact=True), {"dish": names})
 
 
-def refuse_duplicates(paths: list[str], lists: dict[str, Path], parsed: dict[str, LabelList]) -> None:
-    """An image listed twice, in one list or in two, fails naming both lines."""
-    if len(set(paths)) == len(paths):
+def refuse_duplicates(paths: PathArray, lines: dict[Path, np.ndarray]) -> None:
+    """An image listed twice, in one list or in two (``lines``: each list's line numbers, in the
+    order of ``paths``), fails naming both lines. Paths whose hashes collide are compared in full."""
+    hashes = np.fromiter(map(hash, paths), np.int64, len(paths))
+    order = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[order[1:]] == hashes[order[:-1]])
+    if not same.size:
         return
-    places = [(lists[split], int(line)) for split, rows in parsed.items() for line in rows.lines]
+    places = [(where, line) for where, numbers in lines.items() for line in numbers.tolist()]
     first: dict[str, int] = {}
-    for i, path in enumerate(paths):
+    for i in np.unique(np.concatenate([order[same], order[same + 1]])).tolist():
+        path = paths[i]
         if path in first:
             (where, line), (other, other_line) = places[i], places[first[path]]
             raise DataError(where, f"{path} is listed twice (also {other}, line {other_line})", line=line)
