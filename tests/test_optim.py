@@ -4,7 +4,9 @@ import timm
 import torch
 from timm.optim import list_optimizers, param_groups_layer_decay, param_groups_weight_decay
 
-from foodmtl.config import OptimConfig
+from foodmtl.config import OptimConfig, load_config
+from foodmtl.config.schema import BETA_OPTIMIZERS
+from foodmtl.errors import ConfigError
 from foodmtl.config.check import OPTIMIZERS
 from foodmtl.engine.objective import Objective
 from foodmtl.engine.optim import build_optimizer, join, param_groups, warmup_cosine
@@ -132,6 +134,22 @@ def test_sgd_names_choose_nesterov_or_classical_momentum():
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.8
     assert isinstance(momentum, torch.optim.SGD) and not momentum.defaults["nesterov"]
     assert type(build_optimizer(groups(), OptimConfig(name="lamb"))).__name__ == "Lamb"
+
+
+@pytest.mark.parametrize("name", BETA_OPTIMIZERS)
+def test_betas_reach_every_optimizer_that_takes_them(name):
+    obj = objective("resnet10t")
+    default = build_optimizer(param_groups(obj, "resnet10t", OptimConfig()), OptimConfig(name=name))
+    short = build_optimizer(param_groups(obj, "resnet10t", OptimConfig()), OptimConfig(name=name, betas=[0.8, 0.9]))
+    assert short.defaults["betas"] == (0.8, 0.9) != default.defaults["betas"]
+
+
+@pytest.mark.parametrize("overrides, message", [(["optim.betas=[0.9]"], "must be two values in"),
+                                                (["optim.betas=[0.9, 1.0]"], "must be two values in"),
+                                                (["optim.name=sgd", "optim.betas=[0.9, 0.99]"], "takes no betas")])
+def test_bad_betas_are_one_config_error(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
 
 
 def test_joined_groups_continue_the_schedule_and_survive_a_state_dict_round_trip():

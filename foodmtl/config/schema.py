@@ -80,6 +80,7 @@ class OptimConfig:
     name: str = "adamw"                 # timm optimizer (create_optimizer_v2): adamw, sgd, momentum, lamb, ...
     lr: float = 1e-3
     momentum: float = 0.9               # of the optimizers that have one (sgd, momentum, nesterov, lars, ...)
+    betas: list[float] | None = None    # [β1, β2] of the Adam family (BETA_OPTIMIZERS); null: its own default
     backbone_lr_scale: float = 1.0      # backbone LR = this x lr
     layer_decay: float | None = None    # layer-wise LR decay over timm's layer groups of the backbone
     weight_decay: float = 0.05
@@ -204,6 +205,7 @@ def validate(cfg: Config) -> None:
     if cfg.data.num_workers < 0:
         raise ConfigError(f"data.num_workers={cfg.data.num_workers} must be >= 0")
     validate_transfer(cfg)
+    validate_betas(cfg.optim)
 
 
 def split_choices(cfg: Config) -> list[tuple[str, dict[str, str | None]]]:
@@ -215,6 +217,20 @@ def split_choices(cfg: Config) -> list[tuple[str, dict[str, str | None]]]:
         own = {"train": s.train_split, "eval": s.eval_split, "test": s.test_split}
         out.append((f"data.sources[{i}].", {k: own[k] or base[k] for k in base}))
     return out
+
+
+BETA_OPTIMIZERS = ("adam", "adamp", "adamw", "lamb", "lion", "nadamw")  # the timm optimizers that take betas
+
+
+def validate_betas(o: OptimConfig) -> None:
+    """``optim.betas``: two moment decays in [0, 1), for an optimizer that keeps moments."""
+    if o.betas is None:
+        return
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"optim.betas={o.betas} must be two values in [0, 1), e.g. [0.9, 0.999]")
+    if o.name.lower() not in BETA_OPTIMIZERS:
+        raise ConfigError(f"optim.betas is set but optim.name={o.name!r} takes no betas; "
+                          f"use one of {', '.join(BETA_OPTIMIZERS)}, or drop optim.betas")
 
 
 def validate_transfer(cfg: Config) -> None:

@@ -74,8 +74,9 @@ def backbone_groups(net: nn.Module, backbone: str, cfg: OptimConfig) -> list[dic
 
 
 def build_optimizer(groups: list[dict], cfg: OptimConfig) -> torch.optim.Optimizer:
+    betas = {"betas": tuple(cfg.betas)} if cfg.betas is not None else {}
     return create_optimizer_v2(groups, opt=cfg.name, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                               momentum=cfg.momentum)
+                               momentum=cfg.momentum, **betas)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
