@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = generate_synthfood(args.out, args.dishes, args.per_dish, args.size, args.seed,
                                  args.test_fraction, overwrite=args.overwrite, val_fraction=args.val_fraction)
-    except (FileExistsError, ValueError) as exc:
-        print(f"make_synthfood: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"SynthFood: {args.dishes} dishes x {args.per_dish} images of {args.size} px (seed {args.seed}) "
           f"-> {out} in {time.perf_counter() - start:.1f} s")

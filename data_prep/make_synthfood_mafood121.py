@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = generate_mafood121(args.out, args.cuisines, args.dishes_per_cuisine, args.per_dish, args.size,
                                  args.seed, overwrite=args.overwrite)
-    except (FileExistsError, ValueError) as exc:
-        print(f"make_synthfood_mafood121: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"SynthFood (MAFood-121 layout): {args.cuisines} cuisines x {args.dishes_per_cuisine} dishes x "
           f"{args.per_dish} images of {args.size} px (seed {args.seed}) -> {out}/MAFood121 "

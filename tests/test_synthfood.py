@@ -275,7 +275,8 @@ def test_cli_writes_the_layout(tmp_path):
     assert len(lines(out / "food101" / "meta" / "classes.txt")) == 3
     assert len(list((out / "foodseg103" / "Images" / "ann_dir").glob("*/*.png"))) == 12
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode != 0 and "already exists" in again.stderr
+    assert again.returncode == 2 and again.stderr.startswith("error: ") and again.stderr.count("\n") == 1
+    assert "already exists" in again.stderr
 
 
 def test_dishes_are_learnable_from_food_colours(tmp_path):

@@ -45,3 +45,12 @@ def test_bad_data_through_foodmtl_train_is_one_error_line_and_exit_2(tmp_path):
     assert result.stderr.splitlines()[0] == (f"error: {root / 'annotations' / 'val_lbls_ff.txt'}, line 2: "
                                              "'9' is not an index 0..4 into foodgroups.txt")
     assert "Traceback" not in result.stderr
+
+
+def test_the_generator_script_refuses_an_existing_folder_in_one_error_line(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    proc = subprocess.run([sys.executable, str(ROOT / "data_prep" / "make_synthfood_mafood121.py"),
+                           "--out", str(tmp_path / "taken")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+    assert "already exists" in proc.stderr and (tmp_path / "taken" / "keep.txt").read_text() == "mine"
