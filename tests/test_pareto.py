@@ -12,9 +12,9 @@ import yaml
 from foodmtl.cli import main
 from foodmtl.config import load_config
 from foodmtl.errors import ConfigError
-from foodmtl.analysis.pareto import dominates, front, front_dominance, pareto_view
+from foodmtl.analysis.pareto import dominates, front, front_dominance, pareto_view, weights_labels
 from foodmtl.analysis.pareto_figure import pareto_figure
-from foodmtl.analysis.runs import load_group
+from foodmtl.analysis.runs import Run, load_group, make_run
 from foodmtl.analysis.scalarization import compositions
 from foodmtl.analysis.seed_stats import estimate
 from foodmtl.analysis.sweep import expand, load_spec
@@ -205,3 +205,15 @@ def test_a_method_named_like_a_point_is_refused(tmp_path):
                        {"scalarization-dish2-ingredients1-cuisine0": ["weighting.name=uniform"]})
     with pytest.raises(ConfigError, match="is also a scalarization point"):
         expand(load_spec(path))
+
+
+def test_point_labels_name_only_the_weights_that_vary_between_points():
+    def point(weights: dict) -> Run:
+        name = "scalarization-" + "-".join(f"{t}{w:g}" for t, w in weights.items())
+        return make_run({"run": f"{name}-s0", "train": {"seed": 0}, "tasks": list(weights),
+                         "weighting": {"name": "manual", "options": {"weights": weights}}}, {}, [], "here")
+    runs = [point({"dish": 1.5, "category": 1, "ingredients": 0.5}), point({"dish": 1, "category": 1, "ingredients": 1})]
+    assert weights_labels([r.method for r in runs], runs) == {
+        "scalarization-dish1.5-category1-ingredients0.5": "dish 1.5, ingredients 0.5",
+        "scalarization-dish1-category1-ingredients1": "dish 1, ingredients 1"}
+    assert weights_labels([runs[0].method], runs[:1]) == {runs[0].method: "dish 1.5, category 1, ingredients 0.5"}

@@ -122,6 +122,18 @@ def test_resolution_is_the_widest_delta_m_interval_against_the_spread_of_delta_m
            f"(ratios {T1 * 20 / 40:.2f}, {T1 * 10 / 40:.2f})." in legend
 
 
+def test_resolution_leaves_the_scalarization_points_to_the_front():
+    values = {"a": (0.5, 0.7), "b": (0.8, 0.8), "scalarization-dish0-mass2": (0.0, 0.4), "single-task (dish)": (0.5,)}
+    frame = pd.DataFrame([{"method": m, "seed": seed, "run": f"{m}-s{seed}", "dish/top1": v}
+                          for m, vals in values.items() for seed, v in enumerate(vals)])
+    summary = summarize(frame)
+    assert summary.resolution == pytest.approx((T1 * 20, T1 * 10, 60 - 20), rel=1e-5)  # a and b, as without it
+    assert "spread of 40.00 points between the best and the worst multi-task method (ratios " in render(summary)
+    assert render(summary).count(", the scalarization points apart.") == 1
+    points = summarize(frame[frame["method"].str.startswith(("scalarization", "single"))])
+    assert points.resolution is None   # one point: no two intervals
+
+
 def test_markdown_marks_the_best_multi_task_value(known_dir, capsys):
     assert main(["table", str(known_dir)]) == 0
     out = capsys.readouterr().out

@@ -106,12 +106,15 @@ def pareto_view(runs: list[Run], x: str, y: str, split: str) -> ParetoView:
     scal, on_front = points(summary), front(summary)
     return ParetoView(x=x, y=y, summary=summary, points=scal,
                       front=sorted(on_front, key=lambda m: summary.cells[m, x].mean),
-                      labels={m: weights_label(m, runs) for m in scal},
+                      labels=weights_labels(scal, runs),
                       dominated=front_dominance(summary))
 
 
-def weights_label(method: str, runs: list[Run]) -> str:
-    """The point's manual weights as its runs' config holds them, else its name without the prefix."""
-    config = next(r.config for r in runs if r.method == method)
-    weights = ((config.get("weighting") or {}).get("options") or {}).get("weights")
-    return ", ".join(f"{t} {w:g}" for t, w in weights.items()) if weights else method[len(PREFIX):]
+def weights_labels(scal: list[str], runs: list[Run]) -> dict[str, str]:
+    """Each point's manual weights as its runs' config holds them, the weights that are the same at every
+    point left out (``dish 1.5, ingredients 0.5``); a point without them: its name without the prefix."""
+    weights = {m: ((next(r.config for r in runs if r.method == m).get("weighting") or {}).get("options") or {})
+               .get("weights") or {} for m in scal}
+    shared = set.intersection(*(set(w.items()) for w in weights.values())) if len(scal) > 1 else set()
+    return {m: ", ".join(f"{t} {v:g}" for t, v in w.items() if (t, v) not in shared) or m[len(PREFIX):]
+            for m, w in weights.items()}

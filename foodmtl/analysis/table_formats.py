@@ -74,7 +74,8 @@ def legend(summary: Summary, style: Style) -> list[str]:
         widest, median, spread = summary.resolution
         ratios = f" (ratios {widest / spread:.2f}, {median / spread:.2f})" if spread > 0 else ""
         lines.append(f"Resolution: 95 % half-widths of Δm% up to {widest:.2f} points, median {median:.2f}, against a "
-                     f"spread of {spread:.2f} points between the best and the worst multi-task method{ratios}.")
+                     f"spread of {spread:.2f} points between the best and the worst multi-task method{ratios}"
+                     f"{', the scalarization points apart' if any(map(is_scalarization, summary.multi)) else ''}.")
     return lines
 
 

@@ -37,6 +37,7 @@ from foodmtl.config.schema import LAST_EVALUATION
 from foodmtl.errors import ConfigError
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.analysis.runs import EVAL, TEST, Run
+from foodmtl.analysis.scalarization import is_scalarization
 from foodmtl.analysis.search_space import override
 from foodmtl.analysis.seed_stats import Estimate, estimate, paired_difference
 from foodmtl.tasks import Direction, metric_direction, metric_is_fraction, metric_unit
@@ -104,8 +105,10 @@ class Summary:
     def resolution(self) -> tuple[float, float, float] | None:
         """(widest and median 95 % half-width of Δm% among the multi-task methods, best − worst Δm%
         mean), or None without Δm% or without two methods with an interval. A half-width below a third
-        of the spread: the ends of the table are told apart (the benchmark's target, docs/ablations.md)."""
-        cells = [self.cells[m, DELTA] for m in self.multi] if self.delta_over else []
+        of the spread: the ends of the table are told apart (the benchmark's target, docs/ablations.md).
+        The scalarization points are the front, not methods: they count only in a table of points alone."""
+        methods = [m for m in self.multi if not is_scalarization(m)] or self.multi
+        cells = [self.cells[m, DELTA] for m in methods] if self.delta_over else []
         cells = [c for c in cells if c.n >= 2]
         if len(cells) < 2:
             return None
