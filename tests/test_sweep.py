@@ -15,10 +15,10 @@ import torch
 import yaml
 
 from foodmtl.cli import main, parser
-from foodmtl.config import load_config
+from foodmtl.config import load_config, save_config
 from foodmtl.errors import ConfigError
 from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
-from foodmtl.analysis.sweep import expand, load_spec, slurm_script, torchrun_commands, wandb_sweep
+from foodmtl.analysis.sweep import expand, load_spec, require_current, slurm_script, torchrun_commands, wandb_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "experiments" / "synthfood" / "tiny.yaml"
@@ -165,6 +165,24 @@ def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(synthfood_root
     finished = (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns
     assert main(["sweep", str(spec), "--run", "uniform-s3"]) == 0
     assert (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns == finished
+
+
+def test_a_finished_run_trained_otherwise_than_its_grid_point_is_refused_not_reused(tmp_path, capsys):
+    spec = write_spec(tmp_path, {"uniform": ["weighting.name=uniform", "optim.lr=0.005"]}, [], [0],
+                      [f"output_dir={tmp_path}/runs"])
+    (run,) = expand(load_spec(spec))
+    run.folder.mkdir(parents=True)
+    (run.folder / "summary.json").write_text("{}")
+    as_asked = load_config(run.args[0], [*run.args[1:], "launch_dir=/elsewhere", "tracking.wandb=offline"])
+    save_config(as_asked, run.folder / "config.yaml")   # where and how it logged: no matter
+    require_current([run])
+    save_config(load_config(run.args[0], [*run.args[1:], "optim.lr=0.003"]), run.folder / "config.yaml")
+    with pytest.raises(ConfigError, match=r"uniform-s0 finished with another configuration .*optim.lr \(0.003 there, "
+                                          r"0.005 now\); move it away"):
+        require_current([run])
+    assert main(["sweep", str(spec), "--emit", "torchrun"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "optim.lr" in err
 
 
 def test_sigterm_to_a_local_sweep_checkpoints_the_running_training_and_exits_143(synthfood_root, tmp_path):

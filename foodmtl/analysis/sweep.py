@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from foodmtl.config import load_config, read_yaml
+from foodmtl.config import changed, load_config, read_yaml, to_dict
 from foodmtl.config.schema import LAST_EVALUATION
 
 from foodmtl.errors import ConfigError
@@ -67,6 +67,7 @@ class SweepRun:
     name: str                   # run folder and W&B run name, e.g. "uncertainty-s0"
     args: list[str]             # `foodmtl train` arguments: base YAML, then key=value overrides
     folder: Path                # where the run writes config.yaml, metrics.jsonl, summary.json
+    config: dict[str, Any] = field(default_factory=dict)  # the config these arguments load
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -103,7 +104,7 @@ def sweep_run(spec: SweepSpec, group: str, name: str, seed: int, extra: list[str
     overrides = [f"experiment={group}", f"tracking.group={group}", f"run={name}", f"train.seed={seed}",
                  *spec.overrides, *extra]
     cfg = load_config(spec.base, overrides)
-    return SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name)
+    return SweepRun(name, [str(spec.base), *overrides], Path(cfg.output_dir) / cfg.experiment / name, to_dict(cfg))
 
 
 def methods_of(spec: SweepSpec) -> dict[str, list[str]]:
@@ -143,6 +144,7 @@ def run_local(runs: list[SweepRun], jobs: int = 1) -> list[str]:
     cores poorly, two of them at a time use both. Runs with a summary.json are skipped;
     ``resume=auto`` continues a run that stopped part-way from its last.pt.
     """
+    require_current(runs)
     todo = []
     for i, run in enumerate(runs, 1):
         if (run.folder / "summary.json").exists():
@@ -164,6 +166,26 @@ def run_local(runs: list[SweepRun], jobs: int = 1) -> list[str]:
         log.warning("sweep preempted (running runs checkpointed); run the same command to go on")
         raise Preempted()
     return failed
+
+
+# Keys a finished run may hold differently from the grid point that asks for it: where it ran, how
+# it was logged and resumed, and train.amp=auto as resolved on its device.
+BOOKKEEPING = ("launch_dir", "output_dir", "resume", "resume_override", "resumed_from", "resume_changes", "tracking")
+
+
+def require_current(runs: list[SweepRun]) -> None:
+    """A finished run is skipped only if it was trained as its grid point asks now (a tuning stage
+    that chose again, a changed base or override would otherwise reuse stale figures): ConfigError
+    naming the first stale run and its differing keys."""
+    for run in runs:
+        if not (run.folder / "summary.json").exists():
+            continue
+        stale = {k: v for k, v in changed(read_yaml(run.folder / "config.yaml"), run.config).items()
+                 if k.split(".")[0] not in BOOKKEEPING and not (k == "train.amp" and v[1] == "auto")}
+        if stale:
+            listed = ", ".join(f"{k} ({old!r} there, {new!r} now)" for k, (old, new) in stale.items())
+            raise ConfigError(f"{run.folder} finished with another configuration than this sweep asks for: "
+                              f"{listed}; move it away (or use another group) to train it again")
 
 
 class ProcessPool:

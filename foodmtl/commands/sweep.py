@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     runs = sweep.select(tuning.stage_runs(spec, stage) if stage else sweep.expand(spec), args.run)
     if args.emit is None:
         return train(runs, args.jobs)
+    sweep.require_current(runs)  # the emitted scripts skip a finished run by its summary.json alone
     if args.emit == "torchrun":
         text = sweep.torchrun_commands(runs, args.nproc)
     elif args.emit == "slurm":

@@ -3,11 +3,11 @@
 
 Importing it imports no torch: a config is checked in well under a second.
 """
-from foodmtl.config.loading import (deep_merge, from_dict, load_config, parse_override, read_yaml, save_config,
+from foodmtl.config.loading import (changed, deep_merge, from_dict, load_config, parse_override, read_yaml, save_config,
                                     set_dotted, to_dict)
 from foodmtl.config.schema import (Config, DataConfig, ModelConfig, OptimConfig, SourceConfig, TrackingConfig,
                                    TrainConfig, WeightingConfig, validate)
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "OptimConfig", "SourceConfig", "TrackingConfig", "TrainConfig",
-           "WeightingConfig", "deep_merge", "from_dict", "load_config", "parse_override", "read_yaml", "save_config",
+           "WeightingConfig", "changed", "deep_merge", "from_dict", "load_config", "parse_override", "read_yaml", "save_config",
            "set_dotted", "to_dict", "validate"]

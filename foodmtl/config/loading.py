@@ -93,6 +93,18 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def changed(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose value differs, with (before, after)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(before) | set(after), key=str):
+        old, new, name = before.get(key), after.get(key), f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            out.update(changed(old, new, name + "."))
+        elif old != new:
+            out[name] = (old, new)
+    return out
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """``key=value`` -> (key, value). A text field keeps the text as typed (``run=0123`` stays
     "0123", not YAML's 83); other values are YAML. A value YAML cannot read is an error, never

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-from foodmtl.config import Config, deep_merge, from_dict, parse_override, set_dotted, to_dict
+from foodmtl.config import Config, changed, deep_merge, from_dict, parse_override, set_dotted, to_dict
 
 from foodmtl.errors import ConfigError
 from foodmtl.engine.checkpoint import load_checkpoint, require_resumable
@@ -108,18 +108,6 @@ def explicit(overrides: Sequence[str]) -> dict[str, Any]:
     for item in overrides:
         set_dotted(values, *parse_override(item))
     return values
-
-
-def changed(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
-    """Dotted keys whose value differs, with (before, after)."""
-    out: dict[str, tuple[Any, Any]] = {}
-    for key in sorted(set(before) | set(after), key=str):
-        old, new, name = before.get(key), after.get(key), f"{prefix}{key}"
-        if isinstance(old, dict) and isinstance(new, dict):
-            out.update(changed(old, new, name + "."))
-        elif old != new:
-            out[name] = (old, new)
-    return out
 
 
 def harmless(key: str) -> bool:
