@@ -209,7 +209,9 @@ def test_existing_labels_survive_where_the_taxonomy_has_none():
     frame["ingredients"] = pd.Series([("leek",), None, ("saffron",)], dtype=object)
     taxonomy = pd.DataFrame({"dish": ["soup", "cake"], "category": [None, "cake"], "cuisine": ["french", None],
                              "ingredients": pd.Series([None, ("flour",)], dtype=object)})
-    joined = attach_taxonomy(SampleTable(frame, {"dish": ["soup", "cake", "mystery"]}), taxonomy)
+    joined = attach_taxonomy(SampleTable(frame, {"dish": ["soup", "cake", "mystery"]}, ["a quirk the reader handled"]),
+                             taxonomy)
+    assert joined.notes == ["a quirk the reader handled"]   # verify.py prints them after the join too
     assert joined.frame["category"].tolist() == ["own_soup", "cake", "own_mystery"]
     assert joined.frame["ingredients"].tolist() == [("leek",), ("flour",), ("saffron",)]
     assert joined.frame["cuisine"].tolist() == ["french", None, None]

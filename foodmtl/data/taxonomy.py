@@ -127,7 +127,7 @@ def attach_taxonomy(table: SampleTable, taxonomy: pd.DataFrame) -> SampleTable:
     for column in LABELS:
         names = label_names(rows[column]) | label_names(frame[column]) | set(vocab.get(column, []))
         vocab[column] = ordered(names, builtin_ingredients() if column == "ingredients" else [])
-    return SampleTable(frame, vocab)
+    return SampleTable(frame, vocab, table.notes)
 
 
 def filled(old: pd.Series, new: pd.Series) -> pd.Series:
