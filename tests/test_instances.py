@@ -3,11 +3,13 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from pycocotools import mask as mask_utils
+from torchvision.ops import masks_to_boxes
 
 from foodmtl.config import load_config
 from foodmtl.data.builder import build_data
@@ -404,3 +406,34 @@ def test_synthfood_instance_run_beats_a_trivial_predictor(synthfood_root, tmp_pa
     data = build_data(cfg.data, ["instances"])
     assert trivial_ap(data.eval) == 0.0
     assert final["instances/segm_AP50"] > 0.01 and final["instances/segm_AP"] > 0.001
+
+
+@pytest.mark.parametrize("original, decoded", [((120, 200), (120, 200)), ((300, 170), (300, 170)),
+                                               ((480, 800), (120, 200))])   # a JPEG decoded at 1/4 (draft)
+def test_coco_results_of_predict_are_in_the_image_files_pixels(original, decoded):
+    """An object at a known place in the file, seen through the eval transform (resize, centre crop)
+    as the model sees it: its detection, reported with the crop's ImageView, lands back on it."""
+    import albumentations as A
+    from foodmtl.data.transforms import eval_transform, eval_view
+    from foodmtl.tasks.base import ImageView, PredictContext
+    (height, width), (h, w), size = original, decoded, 64
+    rect = (0.55, 0.35, 0.75, 0.65)                                      # x0, y0, x1, y1 as fractions
+    in_file = np.zeros(original, np.uint8)
+    in_file[round(rect[1] * height):round(rect[3] * height), round(rect[0] * width):round(rect[2] * width)] = 1
+    seen = A.Compose(eval_transform(size).transforms[:2])(image=np.zeros((h, w, 3), np.uint8),
+                                                           mask=cv2.resize(in_file, (w, h), interpolation=cv2.INTER_NEAREST))
+    crop_mask = torch.from_numpy(seen["mask"]).float()[None]
+    found = {"boxes": masks_to_boxes(crop_mask) + torch.tensor([0.0, 0.0, 1.0, 1.0]), "labels": torch.tensor([0]),
+             "scores": torch.tensor([0.9]), "masks": crop_mask}
+    view = ImageView(eval_view(original, decoded, size), original)
+    spec = TaskSpec("instances", "instances", ("egg",), {"category_ids": [7]})
+    (result,) = KIND.describe(spec, detector(found), PredictContext(view=view))["instances"]
+    x, y, bw, bh = result["bbox"]
+    pixel = max(width / w, height / h) * max(h, w) / size              # one crop pixel in file pixels, at most
+    expected = np.nonzero(in_file)
+    assert (x, y) == pytest.approx((expected[1].min(), expected[0].min()), abs=pixel)
+    assert (x + bw, y + bh) == pytest.approx((expected[1].max() + 1, expected[0].max() + 1), abs=pixel)
+    rle = {"size": result["segmentation"]["size"], "counts": result["segmentation"]["counts"].encode()}
+    decoded_mask = mask_utils.decode(rle)
+    assert decoded_mask.shape == original
+    assert (decoded_mask & in_file).sum() / (decoded_mask | in_file).sum() > 0.85  # IoU with the object in the file

@@ -75,8 +75,26 @@ def train_transform(size: int, preset: str = "standard", mean=IMAGENET_MEAN, std
 def eval_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> A.Compose:
     """Resize the short side to ``size/0.875`` then centre-crop ``size`` (ImageNet protocol)."""
     return A.Compose([
-        A.SmallestMaxSize(max_size=int(round(size / 0.875)), mask_interpolation=NEAREST),
+        A.SmallestMaxSize(max_size=eval_side(size), mask_interpolation=NEAREST),
         A.CenterCrop(height=size, width=size),
         A.Normalize(mean=mean, std=std),
         ToTensorV2(),
     ])
+
+
+def eval_side(size: int) -> int:
+    """The short side ``eval_transform(size)`` scales an image to before its centre crop."""
+    return int(round(size / 0.875))
+
+
+def eval_view(original: tuple[int, int], decoded: tuple[int, int], size: int) -> tuple[float, float, float, float]:
+    """The square ``eval_transform(size)`` keeps of an image, as (x0, y0, x1, y1) in the pixels of its
+    file's (H, W) ``original``, given the (H, W) it was ``decoded`` at (a JPEG draft may be smaller).
+    albumentations 2's geometry: SmallestMaxSize scales each side to int(side × scale), CenterCrop
+    starts at (side − size) // 2 (``fgeometric.scale``, ``get_center_crop_coords``)."""
+    (height, width), (h, w) = original, decoded
+    scale = eval_side(size) / min(h, w)
+    scaled_h, scaled_w = int(h * scale), int(w * scale)
+    top, left = (scaled_h - size) // 2, (scaled_w - size) // 2
+    fx, fy = width / scaled_w, height / scaled_h
+    return left * fx, top * fy, (left + size) * fx, (top + size) * fy

@@ -26,12 +26,21 @@ from foodmtl.tasks import KNOWN_TASKS, Direction, TaskSpec
 
 
 @dataclass
+class ImageView:
+    """Where the model's square input lies in the image file: ``box`` (x0, y0, x1, y1) in the file's
+    pixels, ``size`` its (H, W) (``foodmtl.data.transforms.eval_view``)."""
+    box: tuple[float, float, float, float]
+    size: tuple[int, int]
+
+
+@dataclass
 class PredictContext:
     """What reporting one image's prediction may use."""
     threshold: float = 0.5            # multilabel: report classes at or above this probability
     top_k: int = 5                    # multiclass: report this many classes
     pixels: np.ndarray | None = None  # the (S, S, 3) uint8 view the model saw
     picture: Path | None = None       # where a kind that draws (segmentation) writes its picture
+    view: ImageView | None = None     # the model's input in the file's pixels; None: report in the input's
 
 
 class TaskKind:

@@ -22,12 +22,13 @@ import logging
 import pandas as pd
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchvision.ops import masks_to_boxes
 
 from foodmtl.data.columns import StringColumn
 from foodmtl.data.instance_targets import Instances
 from foodmtl.tasks import TaskSpec
-from foodmtl.tasks.base import PredictContext, TaskKind, with_options
+from foodmtl.tasks.base import ImageView, PredictContext, TaskKind, with_options
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,11 @@ class InstanceSegmentation(TaskKind):
         keep = found["scores"] >= REPORT_SCORE
         found = {k: v[keep] for k, v in found.items()}
         ids = coco_category_ids(spec)
+        in_file = in_original(found, context.view) if context.view is not None else found
         instances = [{"class": spec.classes[k], "category_id": ids[k], "score": r["score"], "bbox": r["bbox"],
                       "segmentation": {"size": r["segmentation"]["size"],
                                        "counts": r["segmentation"]["counts"].decode()}}
-                     for k, r in zip(found["labels"].tolist(), detections(found))]
+                     for k, r in zip(in_file["labels"].tolist(), detections(in_file))]
         out: dict = {"instances": instances}
         if context.picture is not None and context.pixels is not None:
             from foodmtl.utils.output import atomic_write
@@ -149,6 +151,24 @@ class InstanceSegmentation(TaskKind):
             atomic_write(context.picture, lambda f: picture.save(f, format="PNG"))
             out["overlay"] = str(context.picture)
         return out
+
+
+def in_original(found: dict[str, Tensor], view: ImageView) -> dict[str, Tensor]:
+    """Detections on the model's square input placed in the image file's pixels, as COCO results on
+    the file's annotations need them: boxes scaled and shifted, mask probabilities resized onto the
+    crop's place (bilinear) and thresholded at 0.5, one mask at a time (a byte a pixel), 0 outside it."""
+    x0, y0, x1, y1 = view.box
+    side = found["masks"].shape[-1]
+    fx, fy = (x1 - x0) / side, (y1 - y0) / side
+    boxes = found["boxes"].cpu() * torch.tensor([fx, fy, fx, fy]) + torch.tensor([x0, y0, x0, y0])
+    height, width = view.size
+    top, left = round(y0), round(x0)
+    bottom, right = min(round(y1), height), min(round(x1), width)
+    masks = torch.zeros((len(boxes), height, width), dtype=torch.uint8)
+    for mask, probabilities in zip(masks, found["masks"].cpu().float()):
+        mask[top:bottom, left:right] = F.interpolate(probabilities[None, None], size=(bottom - top, right - left),
+                                                     mode="bilinear", align_corners=False)[0, 0] > 0.5
+    return {**found, "boxes": boxes, "masks": masks}
 
 
 def coco_category_ids(spec: TaskSpec) -> list[int]:
