@@ -160,3 +160,28 @@ def test_eval_and_predict_log_to_wandb_in_the_training_runs_project_and_group(ch
     (logged,) = wandb_records.history(wandb_records.segments(out)[-1])
     table = {k.split(".", 1)[1]: v for k, v in logged.items() if k.startswith("predictions.")}
     assert (table["_type"], table["nrows"], table["ncols"]) == ("table-file", len(images), 3 + 5)  # + 5 tasks
+
+
+def test_coco_image_ids_match_each_file_by_its_longest_listed_trailing_path(tmp_path):
+    from foodmtl.commands.predict import coco_image_ids, coco_results
+    from foodmtl.errors import ConfigError, DataError
+    listing = tmp_path / "val.json"
+    listing.write_text(json.dumps({"images": [{"id": 7, "file_name": "a.jpg"}, {"id": 9, "file_name": "val/a.jpg"},
+                                              {"id": 4, "file_name": "b.jpg"}]}))
+    paths = [str(tmp_path / "val" / "a.jpg"), str(tmp_path / "other" / "a.jpg"), str(tmp_path / "val" / "b.jpg")]
+    assert coco_image_ids(listing, paths) == [9, 7, 4]
+    records = [{"image": p, "instances": {"instances": [{"class": "egg", "category_id": 3, "score": 0.9}]}}
+               for p in paths]
+    assert [r["image_id"] for r in coco_results(records, [9, 7, 4])] == [9, 7, 4]
+    assert [r["image_id"] for r in coco_results(records)] == [1, 2, 3]          # positions without a listing
+    with pytest.raises(ConfigError, match=r"lists 1 of the 2 images; not: .*c\.jpg"):
+        coco_image_ids(listing, [str(tmp_path / "b.jpg"), str(tmp_path / "c.jpg")])
+    listing.write_text(json.dumps({"images": [{"id": "7", "file_name": "a.jpg"}]}))
+    with pytest.raises(DataError, match="no COCO 'images' list"):
+        coco_image_ids(listing, paths)
+
+
+def test_a_missing_coco_images_file_is_one_error_line_before_any_model_is_loaded(images, tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "no.pt"), str(images[0]), "--coco-images", str(tmp_path / "no.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --coco-images") and err.count("\n") == 1 and "no.json: no such file" in err

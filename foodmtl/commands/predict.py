@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -30,6 +30,9 @@ def register(sub) -> None:
                                             "one summary line instead of the JSON)")
     p.add_argument("--threshold", type=float, default=0.5, help="list ingredients at or above this probability")
     p.add_argument("--top-k", type=int, default=5, help="classes listed for each single-label task")
+    p.add_argument("--coco-images", type=Path, metavar="JSON",
+                   help="a COCO json listing the images (images[].file_name, id): coco_results.json takes their "
+                        "ids instead of positions, as a benchmark's ground truth needs")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
     p.add_argument("--wandb", choices=["auto", "online", "offline"],
                    help="also log the predictions as a W&B table to a new run (job_type=predict) in the training "
@@ -54,8 +57,33 @@ def image_paths(items: list[str]) -> list[str]:
     return paths
 
 
+def coco_image_ids(annotation_file: Path, paths: list[str]) -> list[int]:
+    """Each path's id in ``annotation_file``'s ``images``: the entry whose ``file_name`` is the path's
+    longest trailing part (``a.jpg`` or ``val/a.jpg``); DataError for a file without such a list,
+    ConfigError naming images it does not list."""
+    from foodmtl.data.paths import read_json
+    from foodmtl.errors import ConfigError, DataError
+
+    if not annotation_file.is_file():
+        raise FileNotFoundError(f"--coco-images {annotation_file}: no such file")
+    content = read_json(annotation_file)
+    images = content.get("images") if isinstance(content, dict) else None
+    if not isinstance(images, list) or not all(isinstance(i, dict) and isinstance(i.get("file_name"), str)
+                                               and isinstance(i.get("id"), int) for i in images):
+        raise DataError(annotation_file, "no COCO 'images' list whose entries have a file_name and an id")
+    ids = {PurePosixPath(i["file_name"]).parts: int(i["id"]) for i in images}
+    found = [max(((len(k), v) for k, v in ids.items() if Path(p).resolve().parts[-len(k):] == k), default=None)
+             for p in paths]
+    missing = [p for p, f in zip(paths, found) if f is None]
+    if missing:
+        raise ConfigError(f"--coco-images {annotation_file} lists {len(paths) - len(missing)} of the {len(paths)} "
+                          f"images; not: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+    return [f[1] for f in found]
+
+
 def run(args: argparse.Namespace) -> int:
     paths = image_paths(args.images)  # before torch is imported: a folder without images fails at once
+    image_ids = coco_image_ids(args.coco_images, paths) if args.coco_images else None
 
     from foodmtl.engine.distributed import pick_device
     from foodmtl.engine.inference import load_trained
@@ -72,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             raise OutputError(args.out, exc) from None
     bar = progress(paths, "predict", unit="img")  # predict() only iterates over the paths
     records = predict(model, bar, cfg.data.image_size, device, args.threshold, args.top_k, args.out)
-    report(records, args.out)
+    report(records, args.out, image_ids)
     if args.wandb:
         log_to_wandb(args.wandb, cfg, args.checkpoint, records, args.out or Path.cwd())
     failed = [r["image"] for r in records if "error" in r]
@@ -81,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def report(records: list[dict], out: Path | None) -> None:
-    """The JSON on stdout; with ``out``, in ``out/predictions.json`` and one line on stdout."""
+def report(records: list[dict], out: Path | None, image_ids: list[int] | None = None) -> None:
+    """The JSON on stdout; with ``out``, in ``out/predictions.json`` and one line on stdout (and the
+    instances as COCO results, ``image_ids`` per record or 1-based positions)."""
     from foodmtl.utils.output import atomic_write
 
     text = json.dumps(records, indent=2)
@@ -95,7 +124,7 @@ def report(records: list[dict], out: Path | None) -> None:
     print(f"predicted {read} of {len(records)} image(s): {out / 'predictions.json'}"
           + (f", {overlays} overlay PNG(s)" if overlays else ""))
     if any(instance_lists(r) for r in records):
-        write_coco_results(coco_results(records), out / "coco_results.json")
+        write_coco_results(coco_results(records, image_ids), out / "coco_results.json")
 
 
 def write_coco_results(results: list[dict], path: Path) -> None:
@@ -108,11 +137,12 @@ def write_coco_results(results: list[dict], path: Path) -> None:
         print(f"no instance scored {REPORT_SCORE} or more: {path} is an empty list")
 
 
-def coco_results(records: list[dict]) -> list[dict]:
-    """The instances of every image as one COCO results list (``image_id``: the image's 1-based
-    position in predictions.json), for pycocotools' ``loadRes`` or a benchmark server."""
+def coco_results(records: list[dict], image_ids: list[int] | None = None) -> list[dict]:
+    """The instances of every image as one COCO results list (``image_id``: from ``image_ids``, else the
+    image's 1-based position in predictions.json), for pycocotools' ``loadRes`` or a benchmark server."""
+    ids = image_ids or range(1, len(records) + 1)
     return [{"image_id": k, **{key: v for key, v in found.items() if key != "class"}}
-            for k, record in enumerate(records, start=1) for found in
+            for k, record in zip(ids, records) for found in
             (instance for instances in instance_lists(record) for instance in instances)]
 
 
