@@ -28,13 +28,14 @@ def synthfood_root(tmp_path_factory):
     return root
 
 
-# The files whose tests start many processes (torchrun, `python -m foodmtl`), longest first, as
-# `pytest --durations=60 -n 2 --dist loadfile` measured them. pytest-xdist's loadfile hands out whole
-# files in collection order, so these go first and the many short files fill the end: otherwise one
-# worker runs a long file alone while the other idles (longest-processing-time-first scheduling).
-# A stale list only costs time, never a result.
-LONGEST_FIRST = ("test_benchmarks.py", "test_preemption.py", "test_distributed.py", "test_tuning.py",
-                 "test_resume.py", "test_sweep.py", "test_eval_exact.py", "test_ema.py", "test_instances_ddp.py")
+# The files whose tests start many processes (torchrun, `python -m foodmtl`), longest first, roughly by
+# the CPU seconds their tests took with one thread per process (as under -n 2) on the 2-core dev machine.
+# pytest-xdist's loadfile hands out whole files in collection order, so these go first and the many
+# short files fill the end: otherwise one worker runs a long file alone while the other idles
+# (longest-processing-time-first scheduling). A stale list only costs time, never a result.
+LONGEST_FIRST = ("test_preemption.py", "test_benchmarks.py", "test_resume.py", "test_diagnostics.py",
+                 "test_sweep.py", "test_distributed.py", "test_tuning.py", "test_ema.py", "test_eval_exact.py",
+                 "test_instances_ddp.py")
 
 
 def pytest_collection_modifyitems(config, items):

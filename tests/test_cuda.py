@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from foodmtl.cli import main
-from foodmtl.config import load_config
-from foodmtl.engine.checkpoint import load_checkpoint
-from foodmtl.engine.trainer import Trainer, train
-from foodmtl.tracking.local import read_jsonl
+if torch.cuda.is_available():  # else every test skips, and collecting stays cheap (gpu_check's CPU smoke)
+    from foodmtl.cli import main
+    from foodmtl.config import load_config
+    from foodmtl.engine.checkpoint import load_checkpoint
+    from foodmtl.engine.trainer import Trainer, train
+    from foodmtl.tracking.local import read_jsonl
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 TINY = Path(__file__).resolve().parents[1] / "experiments" / "synthfood" / "tiny.yaml"

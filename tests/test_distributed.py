@@ -39,14 +39,26 @@ def with_corrupt_training_images(root: Path, folder: Path, n: int) -> Path:
     return copy
 
 
+STRATEGIES = ["famo", "pcgrad"]
+
+
 @pytest.fixture(scope="module")
 def ddp_run(synthfood_root, tmp_path_factory):
-    """2 ranks x 3 batches of 12 = the 72 training images once per epoch (no padding, none dropped)."""
+    """One torchrun launch (tests/ddp_worker.py), its jobs in turn: the loss-level run, 2 ranks x 3
+    batches of 12 = the 72 training images once per epoch (no padding, none dropped); a 2-rank
+    ``foodmtl eval`` of its last.pt; then a 4-step run of each gradient-level STRATEGIES under tmp/<name>."""
     tmp = tmp_path_factory.mktemp("ddp")
     data = with_corrupt_training_images(synthfood_root, tmp, CORRUPT)
-    torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp), f"data.root={data}",
-             f"output_dir={tmp}/runs", "run=ddp", f"train.epochs={EPOCHS}", "weighting.name=uncertainty",
-             "data.batch_size=12")
+    ckpt = tmp / "runs" / "synthfood-tiny" / "ddp" / "checkpoints" / "last.pt"
+    jobs = [[str(TINY), str(tmp), f"data.root={data}", f"output_dir={tmp}/runs", "run=ddp", f"train.epochs={EPOCHS}",
+             "weighting.name=uncertainty", "data.batch_size=12"],
+            ["foodmtl", "eval", str(ckpt), "--cpu", "--json", str(tmp / "ddp_eval.json")]]
+    for strategy in STRATEGIES:
+        (tmp / strategy).mkdir()
+        jobs.append([str(TINY), str(tmp / strategy), f"data.root={synthfood_root}", f"output_dir={tmp / strategy}/runs",
+                     "run=ddp", "train.max_steps=4", f"weighting.name={strategy}", "tracking.wandb=disabled",
+                     "data.limit=40"])
+    torchrun(str(ROOT / "tests" / "ddp_worker.py"), *[arg for job in jobs for arg in [";", *job]][1:])
     return tmp
 
 
@@ -100,28 +112,24 @@ def test_parameters_and_optimizer_state_identical_across_ranks(ddp_run):
     assert not torch.equal(state["weighting.log_vars.dish"], torch.tensor(0.0))  # it did learn
 
 
-@pytest.mark.parametrize("strategy", ["famo", "pcgrad"])
-def test_strategy_state_identical_across_ranks_and_metrics_are_the_saved_models(strategy, synthfood_root, tmp_path):
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_strategy_state_identical_across_ranks_and_metrics_are_the_saved_models(strategy, ddp_run, tmp_path):
     """FAMO keeps buffers updated after the step (and re-runs a forward outside DDP); PCGrad
     averages gradients outside DDP's hooks."""
-    torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(TINY), str(tmp_path), f"data.root={synthfood_root}",
-             f"output_dir={tmp_path}/runs", "run=ddp", "train.max_steps=4", f"weighting.name={strategy}",
-             "tracking.wandb=disabled", "data.limit=40")
-    state = assert_ranks_identical(tmp_path)
+    state = assert_ranks_identical(ddp_run / strategy)
     if strategy == "famo":
         assert not torch.equal(state["weighting.logits"], torch.zeros(4))  # it did learn
-    assert_reported_metrics_are_the_saved_models(tmp_path / "runs" / "synthfood-tiny" / "ddp", tmp_path)
+    assert_reported_metrics_are_the_saved_models(ddp_run / strategy / "runs" / "synthfood-tiny" / "ddp", tmp_path)
 
 
 def test_exactly_one_wandb_run(ddp_run):
     assert len(list((ddp_run / "runs" / "synthfood-tiny" / "ddp" / "wandb").glob("offline-run-*"))) == 1
 
 
-def test_distributed_eval_equals_single_process_eval(ddp_run, tmp_path, synthfood_root):
+def test_distributed_eval_equals_single_process_eval(ddp_run, tmp_path):
     ckpt = ddp_run / "runs" / "synthfood-tiny" / "ddp" / "checkpoints" / "last.pt"
-    torchrun("-m", "foodmtl", "eval", str(ckpt), "--cpu", "--json", str(tmp_path / "ddp.json"))
     assert main(["eval", str(ckpt), "--cpu", "--json", str(tmp_path / "single.json")]) == 0
-    ddp = json.loads((tmp_path / "ddp.json").read_text())
+    ddp = json.loads((ddp_run / "ddp_eval.json").read_text())
     single = json.loads((tmp_path / "single.json").read_text())
     assert ddp == pytest.approx(single, abs=1e-6)
 

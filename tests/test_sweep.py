@@ -1,6 +1,9 @@
 """Sweeps: grid expansion, the emitted torchrun / SLURM / W&B texts parsed back (the W&B file checked
 with wandb's sweep-config schema and run through wandb's agent), and a real local sweep."""
+import contextlib
+import io
 import json
+import logging
 import re
 import shlex
 import signal
@@ -148,22 +151,60 @@ def test_wandb_agent_runs_the_emitted_sweep_file_as_is(synthfood_root, tmp_path,
         agent._command_run({"args": {"run": {"value": "uniform-s0"}}, "run_id": "r2"})
 
 
-def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(synthfood_root, tmp_path, capsys):
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def local_sweep(synthfood_root, tmp_path_factory):
+    """One real local sweep of 3 runs, the second broken, ``--jobs 2`` on a 2-CPU machine: its exit
+    code, stderr and log, and each training's OMP_NUM_THREADS (the training processes are the cost)."""
+    tmp = tmp_path_factory.mktemp("sweep")
     methods = {"uniform": ["weighting.name=uniform"],
                "broken": ["weighting.name=manual", "weighting.options.weights={dish: -1}"]}  # fails at build
-    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish,cuisine]",
+    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp}/runs", "tasks=[dish,cuisine]",
                  "train.epochs=1", "train.max_steps=2", "data.limit=32", "tracking.wandb=disabled"]
-    spec = write_spec(tmp_path, methods, ["cuisine"], [3], overrides)
-    assert main(["sweep", str(spec)]) == 1
-    assert "1 of 3 run(s) failed: broken-s3" in capsys.readouterr().err
-    folder = tmp_path / "runs" / "abl"
+    spec = write_spec(tmp, methods, ["cuisine"], [3], overrides)
+    threads, log, stderr = [], Records(), io.StringIO()
+    real_popen = subprocess.Popen
+
+    def recording_popen(command, env=None, **kwargs):
+        threads.append(env["OMP_NUM_THREADS"])
+        return real_popen(command, env=env, **kwargs)
+
+    logger = logging.getLogger("foodmtl.analysis.sweep")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(log)
+    try:
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(stderr):
+            patch.delenv("OMP_NUM_THREADS", raising=False)
+            patch.setattr("os.cpu_count", lambda: 2)
+            patch.setattr(subprocess, "Popen", recording_popen)
+            code = main(["sweep", str(spec), "--jobs", "2"])
+    finally:
+        logger.removeHandler(log)
+        logger.setLevel(level)
+    return SimpleNamespace(spec=spec, folder=tmp / "runs" / "abl", code=code, stderr=stderr.getvalue(),
+                           log=log.messages, threads=threads)
+
+
+def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(local_sweep):
+    assert local_sweep.code == 1
+    assert "1 of 3 run(s) failed: broken-s3" in local_sweep.stderr
+    folder = local_sweep.folder
     assert not (folder / "broken-s3" / "summary.json").exists()
     for name, tasks in [("uniform-s3", ["dish", "cuisine"]), ("single-cuisine-s3", ["cuisine"])]:
         config = yaml.safe_load((folder / name / "config.yaml").read_text())
         assert (config["tasks"], config["train"]["seed"], config["tracking"]["group"]) == (tasks, 3, "abl")
         assert json.loads((folder / name / "summary.json").read_text())["steps"] == 2
     finished = (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns
-    assert main(["sweep", str(spec), "--run", "uniform-s3"]) == 0
+    assert main(["sweep", str(local_sweep.spec), "--run", "uniform-s3"]) == 0
     assert (folder / "uniform-s3" / "summary.json").stat().st_mtime_ns == finished
 
 
@@ -200,25 +241,10 @@ def test_sigterm_to_a_local_sweep_checkpoints_the_running_training_and_exits_143
     assert 0 < state["step"] and state["epoch"] < 50
 
 
-def test_jobs_runs_several_trainings_at_once_with_the_threads_split(synthfood_root, tmp_path, caplog, monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    overrides = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish]", "train.epochs=1",
-                 "train.max_steps=2", "data.limit=32", "tracking.wandb=disabled"]
-    spec = write_spec(tmp_path, {"uniform": ["weighting.name=uniform"]}, [], [0, 1], overrides)
-    seen_env = []
-    real_popen = subprocess.Popen
-
-    def recording_popen(command, env=None, **kwargs):
-        seen_env.append(env["OMP_NUM_THREADS"])
-        return real_popen(command, env=env, **kwargs)
-
-    monkeypatch.setattr(subprocess, "Popen", recording_popen)
-    with caplog.at_level("INFO", logger="foodmtl.analysis.sweep"):
-        assert main(["sweep", str(spec), "--jobs", "2"]) == 0
-    events = [r.getMessage().split()[0] if r.getMessage().startswith("start") else "end"
-              for r in caplog.records if r.getMessage().startswith("start") or " ok in " in r.getMessage()]
+def test_jobs_runs_several_trainings_at_once_with_the_threads_split(local_sweep):
+    events = [m.split()[0] if m.startswith("start") else "end" for m in local_sweep.log
+              if m.startswith("start") or " ok in " in m]
     assert events[:2] == ["start", "start"]  # the second run started before the first ended
-    assert seen_env == ["1", "1"]
-    for seed in (0, 1):
-        assert json.loads((tmp_path / "runs" / "abl" / f"uniform-s{seed}" / "summary.json").read_text())["steps"] == 2
+    assert local_sweep.threads == ["1", "1", "1"]
+    for name in ("uniform-s3", "single-cuisine-s3"):
+        assert json.loads((local_sweep.folder / name / "summary.json").read_text())["steps"] == 2
