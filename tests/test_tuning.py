@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from foodmtl.analysis.search_space import override, parse_space, trials
-from foodmtl.analysis.sweep import load_spec
+from foodmtl.analysis.sweep import ProcessPool, load_spec
 from foodmtl.analysis.tuning import candidates, plan_trials, stage_runs, tune_spec
 from foodmtl.cli import main
 from foodmtl.config import OptimConfig, load_config, to_dict
@@ -292,8 +292,21 @@ def test_table_says_how_each_method_was_chosen_and_refuses_tuned_with_untuned(tm
     assert "tuned with different budgets: selection.trials (8: rlw-s1; 4: single-dish-s0" in err
 
 
+class TrainedHere:
+    """A sweep child that trained in this process: the tuning logic is what this file checks
+    (test_sweep.py checks the runs as separate processes), and each child's start-up (~5 CPU s of
+    imports) would be most of the test's time."""
+
+    def __init__(self, command: list[str]):
+        self.returncode = main(command[3:])   # [python, -m, foodmtl, train, ...]
+
+    def poll(self) -> int:
+        return self.returncode
+
+
 @pytest.mark.slow
-def test_a_tiny_tuned_sweep_tunes_then_tests_and_its_table_says_how(synthfood_root, tmp_path, capsys):
+def test_a_tiny_tuned_sweep_tunes_then_tests_and_its_table_says_how(synthfood_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ProcessPool, "start", lambda pool, command: TrainedHere(command))
     spec = yaml.safe_load(TINY_TUNED.read_text())
     spec["base"] = str(TINY)
     spec["overrides"] = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish,cuisine]",

@@ -224,12 +224,15 @@ class ProcessPool:
                     break
                 key, command = item
                 log.info("start %s", shlex.join(command[3:]))
-                self.running[subprocess.Popen(command, env=self.env)] = (key, time.monotonic())
+                self.running[self.start(command)] = (key, time.monotonic())
             if not self.running:
                 return
             child = self._wait_any()
             key, start = self.running.pop(child)
             yield key, child.returncode, time.monotonic() - start
+
+    def start(self, command: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(command, env=self.env)
 
     def _wait_any(self) -> subprocess.Popen:
         while True:
