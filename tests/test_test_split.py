@@ -88,6 +88,10 @@ def test_the_train_report_prints_both_splits(synthfood_root, tmp_path, capsys):
                  "tasks=[dish]"]) == 0
     out = capsys.readouterr().out
     assert "eval split (val), last evaluation:" in out and "test split (test), best.pt of step 1:" in out
+    assert "units: accuracies, F1, mAP, IoU, Dice as fractions of 1; loss: each task's training loss\n" in out
+    assert main(["train", TINY, f"data.root={synthfood_root}", f"output_dir={tmp_path}", "train.max_steps=1",
+                 "tasks=[dish,mass]", "run=mass"]) == 0
+    assert "; mae in its task's unit (mass g), mae_pct in %\n" in capsys.readouterr().out
 
 
 def test_a_test_split_that_is_the_training_split_is_one_config_error():

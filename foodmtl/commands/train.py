@@ -39,7 +39,14 @@ def final_report(run_dir: Path, final: dict[str, float]) -> str:
         tested = summary["tested"]
         test = {k: summary["test"][k] for k in final if k in summary["test"]}  # the eval table's order
         text += f"\n\ntest split ({tested['split']}), best.pt of step {tested['step']}:\n{metrics_table(test)}"
-    return text
+    return text + "\n\n" + units_line(summary.get("units") or {})
+
+
+def units_line(units: dict[str, str]) -> str:
+    """What the tables' numbers are in: summary.json's ``units`` per regression task."""
+    regression = ", ".join(f"{task} {unit}" for task, unit in units.items())
+    return ("units: accuracies, F1, mAP, IoU, Dice as fractions of 1; loss: each task's training loss"
+            + (f"; mae in its task's unit ({regression}), mae_pct in %" if regression else ""))
 
 
 def checked_train(args: argparse.Namespace) -> tuple[Path, dict[str, float]]:
