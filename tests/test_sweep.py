@@ -224,6 +224,9 @@ def test_a_finished_run_trained_otherwise_than_its_grid_point_is_refused_not_reu
     assert main(["sweep", str(spec), "--emit", "torchrun"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "optim.lr" in err
+    (run.folder / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="has a summary.json but no config.yaml"):
+        require_current([run])
 
 
 def test_sigterm_to_a_local_sweep_checkpoints_the_running_training_and_exits_143(synthfood_root, tmp_path):

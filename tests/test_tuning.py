@@ -15,7 +15,7 @@ from foodmtl.analysis.search_space import override, parse_space, trials
 from foodmtl.analysis.sweep import ProcessPool, load_spec
 from foodmtl.analysis.tuning import candidates, plan_trials, stage_runs, tune_spec
 from foodmtl.cli import main
-from foodmtl.config import OptimConfig, load_config, to_dict
+from foodmtl.config import OptimConfig, load_config, save_config, to_dict
 from foodmtl.engine.optim import strategy_groups
 from foodmtl.errors import ConfigError, UnknownNameError
 from foodmtl.weighting import build_weighting
@@ -119,8 +119,10 @@ def test_overrides_read_back_as_the_values_drawn():
 
 
 def finish(trial, final: dict) -> None:
-    """A trial run folder holding the summary.json of a finished run with these validation figures."""
+    """A trial run folder holding what a finished run leaves: its config.yaml, and a summary.json with
+    these validation figures."""
     trial.run.folder.mkdir(parents=True, exist_ok=True)
+    save_config(load_config(trial.run.args[0], trial.run.args[1:]), trial.run.folder / "config.yaml")
     (trial.run.folder / "summary.json").write_text(json.dumps({"final": final, "steps": 1}))
 
 

@@ -180,6 +180,9 @@ def require_current(runs: list[SweepRun]) -> None:
     for run in runs:
         if not (run.folder / "summary.json").exists():
             continue
+        if not (run.folder / "config.yaml").is_file():
+            raise ConfigError(f"{run.folder} has a summary.json but no config.yaml, so what it trained is unknown; "
+                              "move it away to train it again")
         stale = {k: v for k, v in changed(read_yaml(run.folder / "config.yaml"), run.config).items()
                  if k.split(".")[0] not in BOOKKEEPING and not (k == "train.amp" and v[1] == "auto")}
         if stale:
