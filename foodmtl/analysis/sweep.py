@@ -93,8 +93,8 @@ def expand(spec: SweepSpec) -> list[SweepRun]:
     """Every grid point (methods, scalarization points, baselines); each config is loaded (so
     validated) here, before any run."""
     points = [(f"{m}-s{seed}", seed, extra) for m, extra in methods_of(spec).items() for seed in spec.seeds]
-    points += [(f"single-{t}-s{seed}", seed, single_task_overrides(t, spec))
-               for t in spec.single_task for seed in spec.seeds]
+    baselines = {t: single_task_overrides(t, spec) for t in spec.single_task}
+    points += [(f"single-{t}-s{seed}", seed, baselines[t]) for t in spec.single_task for seed in spec.seeds]
     return [sweep_run(spec, spec.group, name, seed, extra) for name, seed, extra in points]
 
 

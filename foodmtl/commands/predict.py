@@ -71,14 +71,18 @@ def coco_image_ids(annotation_file: Path, paths: list[str]) -> list[int]:
     if not isinstance(images, list) or not all(isinstance(i, dict) and isinstance(i.get("file_name"), str)
                                                and isinstance(i.get("id"), int) for i in images):
         raise DataError(annotation_file, "no COCO 'images' list whose entries have a file_name and an id")
-    ids = {PurePosixPath(i["file_name"]).parts: int(i["id"]) for i in images}
-    found = [max(((len(k), v) for k, v in ids.items() if Path(p).resolve().parts[-len(k):] == k), default=None)
-             for p in paths]
+    ids = {PurePosixPath(i["file_name"]).parts: i["id"] for i in images}
+    found = [listed_id(Path(p).resolve().parts, ids) for p in paths]
     missing = [p for p, f in zip(paths, found) if f is None]
     if missing:
         raise ConfigError(f"--coco-images {annotation_file} lists {len(paths) - len(missing)} of the {len(paths)} "
                           f"images; not: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-    return [f[1] for f in found]
+    return found
+
+
+def listed_id(parts: tuple[str, ...], ids: dict[tuple[str, ...], int]) -> int | None:
+    """The id of the longest trailing run of ``parts`` that ``ids`` lists, or None."""
+    return next((ids[parts[k:]] for k in range(len(parts)) if parts[k:] in ids), None)
 
 
 def run(args: argparse.Namespace) -> int:
