@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
 import shlex
 import signal
@@ -21,6 +22,7 @@ from foodmtl.cli import main, parser
 from foodmtl.config import load_config, save_config
 from foodmtl.errors import ConfigError
 from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
+from foodmtl.analysis.pools import ProcessPool, WarmPool, Worker
 from foodmtl.analysis.sweep import expand, load_spec, require_current, slurm_script, torchrun_commands, wandb_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,11 +164,14 @@ class Records(logging.Handler):
 
 @pytest.fixture(scope="module")
 def local_sweep(synthfood_root, tmp_path_factory):
-    """One real local sweep of 3 runs, the second broken, ``--jobs 2`` on a 2-CPU machine: its exit
-    code, stderr and log, and each training's OMP_NUM_THREADS (the training processes are the cost)."""
+    """One real local sweep of 4 runs, the second broken, ``--jobs 2`` on a 2-CPU machine: its exit
+    code, stderr and log, and each warm worker's OMP_NUM_THREADS (the worker processes are the cost).
+    The broken run's worker exits with it, so a third worker starts; the fourth run always finds a
+    worker idle after a run it finished."""
     tmp = tmp_path_factory.mktemp("sweep")
     methods = {"uniform": ["weighting.name=uniform"],
-               "broken": ["weighting.name=manual", "weighting.options.weights={dish: -1}"]}  # fails at build
+               "broken": ["weighting.name=manual", "weighting.options.weights={dish: -1}"],  # fails at build
+               "uncertainty": ["weighting.name=uncertainty"]}
     overrides = [f"data.root={synthfood_root}", f"output_dir={tmp}/runs", "tasks=[dish,cuisine]",
                  "train.epochs=1", "train.max_steps=2", "data.limit=32", "tracking.wandb=disabled"]
     spec = write_spec(tmp, methods, ["cuisine"], [3], overrides)
@@ -177,7 +182,7 @@ def local_sweep(synthfood_root, tmp_path_factory):
         threads.append(env["OMP_NUM_THREADS"])
         return real_popen(command, env=env, **kwargs)
 
-    logger = logging.getLogger("foodmtl.analysis.sweep")
+    logger = logging.getLogger("foodmtl.analysis")  # the sweep's and its pool's
     level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(log)
@@ -191,15 +196,16 @@ def local_sweep(synthfood_root, tmp_path_factory):
         logger.removeHandler(log)
         logger.setLevel(level)
     return SimpleNamespace(spec=spec, folder=tmp / "runs" / "abl", code=code, stderr=stderr.getvalue(),
-                           log=log.messages, threads=threads)
+                           log=log.messages, threads=threads, args={r.name: r.args for r in expand(load_spec(spec))})
 
 
 def test_local_sweep_reports_a_failed_run_and_skips_finished_ones(local_sweep):
     assert local_sweep.code == 1
-    assert "1 of 3 run(s) failed: broken-s3" in local_sweep.stderr
+    assert "1 of 4 run(s) failed: broken-s3" in local_sweep.stderr
     folder = local_sweep.folder
     assert not (folder / "broken-s3" / "summary.json").exists()
-    for name, tasks in [("uniform-s3", ["dish", "cuisine"]), ("single-cuisine-s3", ["cuisine"])]:
+    for name, tasks in [("uniform-s3", ["dish", "cuisine"]), ("uncertainty-s3", ["dish", "cuisine"]),
+                        ("single-cuisine-s3", ["cuisine"])]:
         config = yaml.safe_load((folder / name / "config.yaml").read_text())
         assert (config["tasks"], config["train"]["seed"], config["tracking"]["group"]) == (tasks, 3, "abl")
         assert json.loads((folder / name / "summary.json").read_text())["steps"] == 2
@@ -248,6 +254,59 @@ def test_jobs_runs_several_trainings_at_once_with_the_threads_split(local_sweep)
     events = [m.split()[0] if m.startswith("start") else "end" for m in local_sweep.log
               if m.startswith("start") or " ok in " in m]
     assert events[:2] == ["start", "start"]  # the second run started before the first ended
-    assert local_sweep.threads == ["1", "1", "1"]
-    for name in ("uniform-s3", "single-cuisine-s3"):
+    assert local_sweep.threads == ["1", "1", "1"]  # 3 warm workers for 4 runs: one trained two of them
+    for name in ("uniform-s3", "uncertainty-s3", "single-cuisine-s3"):
         assert json.loads((local_sweep.folder / name / "summary.json").read_text())["steps"] == 2
+
+
+def test_a_run_trained_after_another_in_a_warm_worker_writes_what_its_own_process_writes(local_sweep, tmp_path):
+    """single-cuisine-s3, the sweep's last run, trained in a worker that had trained another run;
+    again here in a fresh ``foodmtl train`` process: every logged value is the same, bit for bit,
+    but the throughput."""
+    alone = tmp_path / "alone"
+    args = [*local_sweep.args["single-cuisine-s3"], f"output_dir={alone}"]
+    subprocess.run([sys.executable, "-m", "foodmtl", "train", *args], check=True, capture_output=True,
+                   env=os.environ | {"OMP_NUM_THREADS": "1"})  # as in the sweep's workers: the same sums
+    records = {}
+    for where, folder in [("worker", local_sweep.folder), ("alone", alone / "abl")]:
+        lines = (folder / "single-cuisine-s3" / "metrics.jsonl").read_text().splitlines()
+        records[where] = [{k: v for k, v in json.loads(line).items() if k != "train/images_per_s"} for line in lines]
+    assert records["worker"] == records["alone"] and len(records["alone"]) >= 2
+
+
+def test_a_warm_worker_runs_one_command_after_another_and_exits_after_a_failed_one(tmp_path):
+    worker = Worker(dict(os.environ))
+    idle: list = []
+    for _ in range(2):
+        worker.begin(["config", str(TINY)], idle)
+        assert wait_for(worker) == 0 and idle == [worker]
+        idle.clear()
+    worker.begin(["config", str(tmp_path / "missing.yaml")], idle)
+    assert wait_for(worker) == 2 and idle == []
+    assert worker.process.returncode == 2  # the failed run's worker is gone
+
+
+def test_a_worker_killed_in_a_run_reports_the_signal_and_the_next_run_gets_a_fresh_one(tmp_path):
+    pool = WarmPool(1, dict(os.environ))
+    first = pool.start(["config", str(TINY)])
+    assert wait_for(first) == 0 and pool.idle == [first]
+    first.process.kill()  # the idle worker dies (out of memory, say): not handed the next run
+    first.process.wait()
+    second = pool.start(["train", str(TINY), f"output_dir={tmp_path}", "tracking.wandb=disabled"])
+    assert second is not first
+    second.process.kill()  # killed in its run
+    assert wait_for(second) == -signal.SIGKILL and pool.idle == []
+    pool.close()
+
+
+def test_process_per_run_starts_each_command_in_its_own_process():
+    pool = ProcessPool(2, dict(os.environ))
+    done = list(pool.run([("a", ["config", str(TINY)]), ("b", ["config", "missing.yaml"])]))
+    assert sorted((key, code) for key, code, _ in done) == [("a", 0), ("b", 2)]
+
+
+def wait_for(handle, timeout: float = 60) -> int | None:
+    deadline = time.time() + timeout
+    while handle.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    return handle.poll()

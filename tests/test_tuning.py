@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from foodmtl.analysis.search_space import override, parse_space, trials
-from foodmtl.analysis.sweep import ProcessPool, load_spec
+from foodmtl.analysis.pools import WarmPool
+from foodmtl.analysis.sweep import load_spec
 from foodmtl.analysis.tuning import candidates, plan_trials, stage_runs, tune_spec
 from foodmtl.cli import main
 from foodmtl.config import OptimConfig, load_config, save_config, to_dict
@@ -299,8 +300,8 @@ class TrainedHere:
     (test_sweep.py checks the runs as separate processes), and each child's start-up (~5 CPU s of
     imports) would be most of the test's time."""
 
-    def __init__(self, command: list[str]):
-        self.returncode = main(command[3:])   # [python, -m, foodmtl, train, ...]
+    def __init__(self, argv: list[str]):
+        self.returncode = main(argv)
 
     def poll(self) -> int:
         return self.returncode
@@ -308,7 +309,7 @@ class TrainedHere:
 
 @pytest.mark.slow
 def test_a_tiny_tuned_sweep_tunes_then_tests_and_its_table_says_how(synthfood_root, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ProcessPool, "start", lambda pool, command: TrainedHere(command))
+    monkeypatch.setattr(WarmPool, "start", lambda pool, argv: TrainedHere(argv))
     spec = yaml.safe_load(TINY_TUNED.read_text())
     spec["base"] = str(TINY)
     spec["overrides"] = [f"data.root={synthfood_root}", f"output_dir={tmp_path}/runs", "tasks=[dish,cuisine]",

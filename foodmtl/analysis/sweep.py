@@ -21,11 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import signal
-import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +32,11 @@ from foodmtl.config import changed, load_config, read_yaml, to_dict
 from foodmtl.config.schema import LAST_EVALUATION
 
 from foodmtl.errors import ConfigError
-from foodmtl.errors import PREEMPT_SIGNALS as SIGNALS
 from foodmtl.errors import PREEMPTED as EXIT_PREEMPTED
 from foodmtl.errors import Preempted
 from foodmtl.utils.registry import unknown_name_error
 from foodmtl.tasks import TASK_KINDS, get_kind
+from foodmtl.analysis.pools import ProcessPool, WarmPool
 from foodmtl.analysis.scalarization import Scalarization, read_scalarization, with_points
 
 log = logging.getLogger(__name__)
@@ -134,14 +130,15 @@ def select(runs: list[SweepRun], names: list[str] | None) -> list[SweepRun]:
     return [r for r in runs if names is None or r.name in names]
 
 
-def run_local(runs: list[SweepRun], jobs: int = 1) -> list[str]:
+def run_local(runs: list[SweepRun], jobs: int = 1, process_per_run: bool = False) -> list[str]:
     """Train the runs, ``jobs`` at a time; returns the names of those that failed.
 
-    Each run is its own ``python -m foodmtl train`` process: a crash, an out-of-memory kill or
-    state left behind (a W&B run, signal handlers, torch threads and RNG) cannot touch the next
-    run, and the command is exactly what the emitted scripts run. With ``jobs`` > 1 the CPU
-    threads are split between the runs (``OMP_NUM_THREADS``, unless set): small runs use two
-    cores poorly, two of them at a time use both. Runs with a summary.json are skipped;
+    Each run is a ``foodmtl train`` command line, exactly what the emitted scripts run. By default
+    ``jobs`` warm workers train them, several runs one after another in one process (``WarmPool``:
+    the imports are paid once per worker); ``process_per_run`` gives each run its own process.
+    Either way a run that fails, or a worker killed in a run, cannot touch the next run. With
+    ``jobs`` > 1 the CPU threads are split between the runs (``OMP_NUM_THREADS``, unless set): small
+    runs use two cores poorly, two of them at a time use both. Runs with a summary.json are skipped;
     ``resume=auto`` continues a run that stopped part-way from its last.pt.
     """
     require_current(runs)
@@ -153,15 +150,17 @@ def run_local(runs: list[SweepRun], jobs: int = 1) -> list[str]:
             todo.append((i, run))
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-    pool = ProcessPool(jobs, env)
+    pool = (ProcessPool if process_per_run else WarmPool)(jobs, env)
     failed = []
-    with pool.forwarding_signals():
-        for (i, run), code, seconds in pool.run(
-                ((i, run), [sys.executable, "-m", "foodmtl", "train", *run.args, "resume=auto"]) for i, run in todo):
-            log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
-                     "ok" if code == 0 else f"FAILED (exit {code})", seconds)
-            if code != 0 and code != EXIT_PREEMPTED:
-                failed.append(run.name)
+    try:
+        with pool.forwarding_signals():
+            for (i, run), code, seconds in pool.run(((i, run), ["train", *run.args, "resume=auto"]) for i, run in todo):
+                log.info("[%d/%d] %s: %s in %.0f s", i, len(runs), run.name,
+                         "ok" if code == 0 else f"FAILED (exit {code})", seconds)
+                if code != 0 and code != EXIT_PREEMPTED:
+                    failed.append(run.name)
+    finally:
+        pool.close()
     if pool.preempted:
         log.warning("sweep preempted (running runs checkpointed); run the same command to go on")
         raise Preempted()
@@ -189,60 +188,6 @@ def require_current(runs: list[SweepRun]) -> None:
             listed = ", ".join(f"{k} ({old!r} there, {new!r} now)" for k, (old, new) in stale.items())
             raise ConfigError(f"{run.folder} finished with another configuration than this sweep asks for: "
                               f"{listed}; move it away (or use another group) to train it again")
-
-
-class ProcessPool:
-    """At most ``jobs`` child processes at a time; SIGTERM/SIGUSR1 sent to the sweep are passed on
-    to every running child (so each checkpoints and exits with EXIT_PREEMPTED instead of being
-    orphaned) and no new child starts after one."""
-
-    def __init__(self, jobs: int, env: dict[str, str]):
-        if jobs < 1:
-            raise ConfigError(f"--jobs={jobs} must be >= 1")
-        self.jobs, self.env = jobs, env
-        self.running: dict[subprocess.Popen, tuple] = {}
-        self.preempted = False
-
-    @contextmanager
-    def forwarding_signals(self):
-        previous = {sig: signal.signal(sig, self._forward) for sig in SIGNALS}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _forward(self, signum, frame) -> None:
-        self.preempted = True
-        for child in self.running:
-            child.send_signal(signum)
-
-    def run(self, jobs):
-        """Yields (key, exit code, seconds) as the children end, starting new ones as slots free."""
-        pending = iter(jobs)
-        while True:
-            while len(self.running) < self.jobs and not self.preempted:
-                item = next(pending, None)
-                if item is None:
-                    break
-                key, command = item
-                log.info("start %s", shlex.join(command[3:]))
-                self.running[self.start(command)] = (key, time.monotonic())
-            if not self.running:
-                return
-            child = self._wait_any()
-            key, start = self.running.pop(child)
-            yield key, child.returncode, time.monotonic() - start
-
-    def start(self, command: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(command, env=self.env)
-
-    def _wait_any(self) -> subprocess.Popen:
-        while True:
-            for child in self.running:
-                if child.poll() is not None:
-                    return child
-            time.sleep(0.2)
 
 
 def torchrun_commands(runs: list[SweepRun], nproc: int = 1) -> str:

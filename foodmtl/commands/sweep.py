@@ -27,6 +27,9 @@ def register(sub) -> None:
                    help="--emit slurm: at most N array tasks at once (--array=0-K%%N); 0: no limit")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once here, CPU threads split between them (OMP_NUM_THREADS)")
+    p.add_argument("--process-per-run", action="store_true",
+                   help="train each run in its own process, not several one after another in each of --jobs "
+                        "warm workers (which pay the imports once)")
     p.set_defaults(func=run)
 
 
@@ -40,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
         if args.emit or args.run:
             raise ConfigError("--emit and --run take one stage at a time: --stage tune, then (once the trials "
                               "finished) --stage test")
-        return train(tuning.stage_runs(spec, "tune"), args.jobs) or train(tuning.stage_runs(spec, "test"), args.jobs)
+        return train(tuning.stage_runs(spec, "tune"), args) or train(tuning.stage_runs(spec, "test"), args)
     runs = sweep.select(tuning.stage_runs(spec, stage) if stage else sweep.expand(spec), args.run)
     if args.emit is None:
-        return train(runs, args.jobs)
+        return train(runs, args)
     sweep.require_current(runs)  # the emitted scripts skip a finished run by its summary.json alone
     if args.emit == "torchrun":
         text = sweep.torchrun_commands(runs, args.nproc)
@@ -59,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def train(runs: list, jobs: int) -> int:
+def train(runs: list, args: argparse.Namespace) -> int:
     """Train ``runs`` here; 1 (after listing them) when some failed."""
     from foodmtl.analysis import sweep
 
-    failed = sweep.run_local(runs, jobs)
+    failed = sweep.run_local(runs, args.jobs, args.process_per_run)
     if failed:
         print(f"{len(failed)} of {len(runs)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
