@@ -12,6 +12,11 @@ Every figure comes from a fresh process, as ``foodmtl train`` runs:
   model, run folder + W&B start, each optimizer step, evaluation, checkpoint saves, the work after
   training, the W&B finish), so the table also says where the rest of the time goes; the trainer
   module is imported before the config is read, not after (the same imports, in another order);
+- fixed cost in a warm worker: what a local sweep pays per run (``foodmtl.worker``, several runs in
+  turn in one process): one child imports as the worker does, then trains ``--worker-runs`` 2-epoch
+  runs in turn through ``foodmtl.worker.serve``; each run's fixed cost is its wall time (from the
+  worker taking it up to its exit code) minus twice its second epoch. The worker's start (process
+  start to imports done) is paid once per worker, shared by all the runs it trains;
 - first step: seconds from the process start until the first optimizer step has ended, minus the
   wall time of ``python -c "import torch, timm"``, run in turn with every training run;
 - Food2K: a synthetic million-image release (benchmarks/data_index.py's ``make_release``); in one
@@ -20,7 +25,7 @@ Every figure comes from a fresh process, as ``foodmtl train`` runs:
   workers, W&B offline) taking two optimizer steps, and its peak RSS (VmHWM) from start to there;
   its evaluation (100,000 validation images) is not run.
 
-    python benchmarks/run_cost.py --repeats 5 --food2k-images 1000000 --food2k-dir /tmp/idx
+    python benchmarks/run_cost.py --repeats 5 --worker-runs 6 --food2k-images 1000000 --food2k-dir /tmp/idx
 """
 from __future__ import annotations
 
@@ -113,6 +118,24 @@ def child_run(out: Path, argv: list[str]) -> None:
         raise SystemExit(code)
 
 
+def child_worker(out: Path, argv: list[str], runs: int) -> None:
+    """``runs`` copies of ``foodmtl ARGV`` (run=warm-K) in turn through ``foodmtl.worker.serve``, as a
+    sweep's warm worker trains them, with the phases and each run timed; ``out`` gets them at exit."""
+    intervals: list = []
+    marks: dict[str, float] = {}
+    atexit.register(lambda: out.write_text(json.dumps({"intervals": intervals, "marks": marks})))
+    import foodmtl.engine.trainer  # noqa: F401 - imported here, before the config, to be wrapped
+    from foodmtl import worker
+
+    marks["imports done"] = (time.time(), time.process_time())
+    wrap_phases(intervals)
+    worker.run_one = timed(intervals, "worker run", worker.run_one)
+    read, write = os.pipe()
+    code = worker.serve([json.dumps([*argv, f"run=warm-{k}"]) for k in range(runs)], write)
+    if code or os.read(read, 1024).split() != [b"0"] * runs:
+        raise SystemExit(f"a run in the worker failed ({code})")
+
+
 def child_index(root: Path) -> None:
     """build_data of the Food2K release: peak and kept RSS above the RSS after the imports."""
     from foodmtl.config import DataConfig
@@ -164,6 +187,29 @@ def run_child(args: list[str], cwd: Path) -> tuple[float, float, float, subproce
     return t0, wall, after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, proc
 
 
+def second_epoch(intervals: list) -> list[float]:
+    """Wall and CPU seconds of the second epoch (training, evaluation, saves) among one run's intervals."""
+    epochs = [i for i in intervals if i[0] in ("train epoch", "evaluate + checkpoints")]
+    return [epochs[3][2] - epochs[2][1], epochs[3][4] - epochs[2][3]]
+
+
+def warm_runs(config: Path, data: Path, overrides: list[str], work: Path, runs: int) -> dict:
+    """``runs`` 2-epoch runs in one warm worker: the worker's start, and each run's wall, CPU and fixed cost."""
+    timings = work / "worker-timings.json"
+    argv = ["train", str(config), f"data.root={data}", "train.epochs=2", "tracking.wandb=offline", *overrides]
+    t0, wall, cpu, _ = run_child([__file__, "--child-worker", str(timings), "--worker-runs", str(runs), "--", *argv],
+                                 work)
+    report = json.loads(timings.read_text())
+    imported, imported_cpu = report["marks"]["imports done"]
+    rows = []
+    for name, start, end, cpu_start, cpu_end in (i for i in report["intervals"] if i[0] == "worker run"):
+        inside = [i for i in report["intervals"] if start <= i[1] and i[2] <= end]
+        epoch = second_epoch(inside)
+        rows.append({"wall": [end - start, cpu_end - cpu_start], "epoch": epoch,
+                     "fixed": [end - start - 2 * epoch[0], cpu_end - cpu_start - 2 * epoch[1]]})
+    return {"start": [imported - t0, imported_cpu], "process": [wall, cpu], "runs": rows}
+
+
 def one_run(config: Path, data: Path, overrides: list[str], work: Path) -> dict:
     """One 2-epoch run: wall and CPU seconds of the whole, of its second epoch, of the fixed cost, of
     the start to its first optimizer step and of each phase."""
@@ -180,7 +226,7 @@ def one_run(config: Path, data: Path, overrides: list[str], work: Path) -> dict:
     phases["python start + imports"] = [imported - t0, imported_cpu]
     phases["main returned to process exit"] = [t0 + wall - returned, cpu - returned_cpu]
     epochs = [i for i in report["intervals"] if i[0] in ("train epoch", "evaluate + checkpoints")]
-    epoch = [epochs[3][2] - epochs[2][1], epochs[3][4] - epochs[2][3]]  # the second: training, evaluation, saves
+    epoch = second_epoch(report["intervals"])
     first = [epochs[1][2] - epochs[0][1], epochs[1][4] - epochs[0][3]]
     phases["first epoch - second epoch"] = [first[0] - epoch[0], first[1] - epoch[1]]
     step = min((i for i in report["intervals"] if i[0] == "step"), key=lambda i: i[2])
@@ -216,6 +262,12 @@ def fixed_cost_rows(args, tmp: Path) -> list[dict]:
     return rows
 
 
+def warm_rows(args, tmp: Path) -> dict:
+    work = tmp / "warm"
+    work.mkdir()
+    return warm_runs(args.config, ensure_synthfood(args.data, tmp), args.overrides, work, args.worker_runs)
+
+
 def food2k_rows(args, tmp: Path) -> dict:
     sys.path.insert(0, str(REPO / "benchmarks"))
     from data_index import make_release
@@ -238,7 +290,7 @@ def spread(rows: list[dict], get) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def print_report(args, rows: list[dict], food2k: dict | None) -> None:
+def print_report(args, rows: list[dict], warm: dict | None, food2k: dict | None) -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, python {sys.version.split()[0]}; "
           f"{args.config.relative_to(REPO) if args.config.is_relative_to(REPO) else args.config} "
           f"{' '.join(args.overrides)}, 2 epochs, W&B offline, median of {len(rows)} runs")
@@ -257,6 +309,19 @@ def print_report(args, rows: list[dict], food2k: dict | None) -> None:
                      "main returned to process exit"]:
             print(f"| {name} | {median(rows, lambda r: r['phases'].get(name, [0, 0])[0]):.2f} | "
                   f"{median(rows, lambda r: r['phases'].get(name, [0, 0])[1]):.2f} |")
+    if warm:
+        runs = warm["runs"]
+        print(f"\nIn a warm worker (a local sweep's `python -m foodmtl.worker`), {len(runs)} runs in turn in one "
+              f"process:\n\n| figure | wall s | CPU s |\n| --- | ---: | ---: |")
+        for name, get in [("worker start (python start + imports), once per worker", lambda: warm["start"]),
+                          ("run 1: 2-epoch run", lambda: runs[0]["wall"]),
+                          ("run 1: **fixed cost** (run - 2 x second epoch)", lambda: runs[0]["fixed"])]:
+            print(f"| {name} | {get()[0]:.2f} | {get()[1]:.2f} |")
+        later = runs[1:]
+        for name, key in [(f"runs 2-{len(runs)}: 2-epoch run", "wall"),
+                          (f"runs 2-{len(runs)}: its second epoch", "epoch"),
+                          (f"runs 2-{len(runs)}: **fixed cost**", "fixed")]:
+            print(f"| {name} | {spread(later, lambda r: r[key][0])} | {spread(later, lambda r: r[key][1])} |")
     if food2k:
         index, train = food2k["index"], food2k["train"]
         per_million = 1e6 / food2k["images"]
@@ -280,26 +345,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--food2k-images", type=int, default=1_000_000)
     parser.add_argument("--food2k-dir", type=Path, help="keep the synthetic Food2K release here")
+    parser.add_argument("--worker-runs", type=int, default=6, help="runs in the warm worker (0: none)")
     parser.add_argument("--skip-runs", action="store_true")
     parser.add_argument("--skip-food2k", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--child-run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-index", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-food2k", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="key=value for the SynthFood run (after --)")
     args = parser.parse_args()
     if args.child_run:
         return child_run(args.child_run, args.overrides)
+    if args.child_worker:
+        return child_worker(args.child_worker, args.overrides, args.worker_runs)
     if args.child_index:
         return child_index(args.child_index)
     if args.child_food2k:
         return child_train_food2k(args.child_food2k)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [] if args.skip_runs else fixed_cost_rows(args, Path(tmp))
+        warm = None if args.skip_runs or args.worker_runs < 2 else warm_rows(args, Path(tmp))
         food2k = None if args.skip_food2k else food2k_rows(args, Path(tmp))
-    print_report(args, rows, food2k)
+    print_report(args, rows, warm, food2k)
     if args.json:
-        args.json.write_text(json.dumps({"runs": rows, "food2k": food2k}, indent=1))
+        args.json.write_text(json.dumps({"runs": rows, "warm": warm, "food2k": food2k}, indent=1))
 
 
 if __name__ == "__main__":
