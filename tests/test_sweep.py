@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+import wandb_records
 from foodmtl.cli import main, parser
 from foodmtl.config import load_config, save_config
 from foodmtl.errors import ConfigError
@@ -173,7 +174,7 @@ def local_sweep(synthfood_root, tmp_path_factory):
                "broken": ["weighting.name=manual", "weighting.options.weights={dish: -1}"],  # fails at build
                "uncertainty": ["weighting.name=uncertainty"]}
     overrides = [f"data.root={synthfood_root}", f"output_dir={tmp}/runs", "tasks=[dish,cuisine]",
-                 "train.epochs=1", "train.max_steps=2", "data.limit=32", "tracking.wandb=disabled"]
+                 "train.epochs=1", "train.max_steps=2", "data.limit=32", "tracking.wandb=offline"]
     spec = write_spec(tmp, methods, ["cuisine"], [3], overrides)
     threads, log, stderr = [], Records(), io.StringIO()
     real_popen = subprocess.Popen
@@ -272,6 +273,16 @@ def test_a_run_trained_after_another_in_a_warm_worker_writes_what_its_own_proces
         lines = (folder / "single-cuisine-s3" / "metrics.jsonl").read_text().splitlines()
         records[where] = [{k: v for k, v in json.loads(line).items() if k != "train/images_per_s"} for line in lines]
     assert records["worker"] == records["alone"] and len(records["alone"]) >= 2
+
+
+def test_each_run_of_a_warm_worker_has_its_own_wandb_run_holding_its_own_records(local_sweep):
+    for name in ("uniform-s3", "uncertainty-s3", "single-cuisine-s3"):
+        run = local_sweep.folder / name
+        (segment,) = wandb_records.segments(run)  # one offline W&B run each, in its own folder
+        logged = wandb_records.history(segment)
+        kept = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert len(logged) == len(kept) and all(map(wandb_records.same_record, logged, kept)), name
+        assert wandb_records.exit_code(segment) == 0
 
 
 def test_a_warm_worker_runs_one_command_after_another_and_exits_after_a_failed_one(tmp_path):
