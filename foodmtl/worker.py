@@ -23,7 +23,7 @@ import sys
 import traceback
 
 from foodmtl.cli import main as foodmtl_main
-from foodmtl.errors import INTERRUPTED
+from foodmtl.errors import INTERRUPTED, USAGE_ERROR
 
 
 def run_one(argv: list[str]) -> int:
@@ -68,6 +68,10 @@ def serve(commands, result_fd: int) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+        print("error: usage: python -m foodmtl.worker FD (foodmtl sweep starts it; see foodmtl/worker.py)",
+              file=sys.stderr)
+        sys.exit(USAGE_ERROR)
     try:
         sys.exit(serve(sys.stdin, int(sys.argv[1])))
     except KeyboardInterrupt:  # Ctrl-C while waiting for the next run

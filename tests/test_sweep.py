@@ -297,6 +297,11 @@ def test_a_warm_worker_runs_one_command_after_another_and_exits_after_a_failed_o
     assert worker.process.returncode == 2  # the failed run's worker is gone
 
 
+def test_a_worker_started_by_hand_without_its_result_pipe_is_one_error_line():
+    proc = subprocess.run([sys.executable, "-m", "foodmtl.worker"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: usage:") and proc.stderr.count("\n") == 1
+
+
 def test_a_worker_killed_in_a_run_reports_the_signal_and_the_next_run_gets_a_fresh_one(tmp_path):
     pool = WarmPool(1, dict(os.environ))
     first = pool.start(["config", str(TINY)])
