@@ -6,7 +6,8 @@ Protocol (``foodmtl.analysis.sweep.WarmPool``): each line on stdin is a JSON lis
 one ``foodmtl`` command; when the command ends, its exit code goes as one line to file descriptor
 FD. The worker exits at the end of its input, and after any run that did not exit 0: a failed,
 interrupted or preempted run leaves nothing behind for the next one, as the pool starts a fresh
-worker in its place.
+worker in its place. A preemption signal (SIGTERM, SIGUSR1) between runs ends it with the signal's
+exit code (143), which the pool counts as a preemption, not a failure.
 
 What keeps the runs of one worker independent: each builds its own model, optimizer, loaders and
 W&B run and seeds every generator it draws from (``engine/setup.set_seed``); between two runs the
@@ -19,11 +20,12 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import sys
 import traceback
 
 from foodmtl.cli import main as foodmtl_main
-from foodmtl.errors import INTERRUPTED, USAGE_ERROR
+from foodmtl.errors import INTERRUPTED, PREEMPT_SIGNALS, SIGNAL_EXIT_CODES, USAGE_ERROR
 
 
 def run_one(argv: list[str]) -> int:
@@ -56,6 +58,12 @@ def forget_compiled() -> None:
         dynamo.reset()
 
 
+def stop_between_runs(signum, frame) -> None:
+    """A preemption signal outside a run's own handlers (between two runs, or as one starts): the
+    worker exits with the signal's code, which the pool reads as a preemption, not a failure."""
+    raise SystemExit(SIGNAL_EXIT_CODES[signum])
+
+
 def serve(commands, result_fd: int) -> int:
     """Run each JSON argument list read from ``commands``, writing each exit code to ``result_fd``;
     the first non-zero code ends the worker with it."""
@@ -72,6 +80,8 @@ if __name__ == "__main__":
         print("error: usage: python -m foodmtl.worker FD (foodmtl sweep starts it; see foodmtl/worker.py)",
               file=sys.stderr)
         sys.exit(USAGE_ERROR)
+    for sig in PREEMPT_SIGNALS:
+        signal.signal(sig, stop_between_runs)
     try:
         sys.exit(serve(sys.stdin, int(sys.argv[1])))
     except KeyboardInterrupt:  # Ctrl-C while waiting for the next run

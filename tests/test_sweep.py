@@ -295,6 +295,11 @@ def test_a_warm_worker_runs_one_command_after_another_and_exits_after_a_failed_o
     worker.begin(["config", str(tmp_path / "missing.yaml")], idle)
     assert wait_for(worker) == 2 and idle == []
     assert worker.process.returncode == 2  # the failed run's worker is gone
+    between = Worker(dict(os.environ))
+    between.begin(["config", str(TINY)], idle)
+    assert wait_for(between) == 0
+    between.send_signal(signal.SIGTERM)  # preempted between two runs: a preemption, not a failure
+    assert between.process.wait(timeout=60) == EXIT_PREEMPTED
 
 
 def test_a_worker_started_by_hand_without_its_result_pipe_is_one_error_line():
