@@ -2,7 +2,7 @@
 in one process, so that a run's largest fixed cost, importing torch, timm and W&B (about 3.5 of its
 5 s, docs/benchmarks.md "Run cost"), is paid once per worker instead of once per run.
 
-Protocol (``foodmtl.analysis.sweep.WarmPool``): each line on stdin is a JSON list, the arguments of
+Protocol (``foodmtl.analysis.pools.WarmPool``): each line on stdin is a JSON list, the arguments of
 one ``foodmtl`` command; when the command ends, its exit code goes as one line to file descriptor
 FD. The worker exits at the end of its input, and after any run that did not exit 0: a failed,
 interrupted or preempted run leaves nothing behind for the next one, as the pool starts a fresh
@@ -13,7 +13,8 @@ What keeps the runs of one worker independent: each builds its own model, optimi
 W&B run and seeds every generator it draws from (``engine/setup.set_seed``); between two runs the
 worker restores the environment variables, drops torch.compile's caches and collects the garbage
 (so the last run's loader workers and tensors are gone). tests/test_sweep.py checks that a run
-trained after another in one worker writes the same metrics as in its own process.
+trained after another in one worker writes the same metrics as in its own process, and that each
+run has its own W&B run holding its own records.
 """
 from __future__ import annotations
 
