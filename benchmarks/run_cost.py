@@ -240,12 +240,12 @@ def import_seconds(work: Path) -> list[float]:
 
 
 def ensure_synthfood(path: Path | None, tmp: Path) -> Path:
-    if path is not None and (path / "synthfood.json").is_file():
-        return path
-    from foodmtl.synthfood.generate import generate_synthfood
-
+    """``path`` (default: a folder in ``tmp``), made once: the lone runs and the warm worker share it."""
     root = path or tmp / "synthfood"
-    generate_synthfood(root, **SYNTHFOOD)
+    if not (root / "synthfood.json").is_file():
+        from foodmtl.synthfood.generate import generate_synthfood
+
+        generate_synthfood(root, **SYNTHFOOD)
     return root
 
 
